@@ -1,0 +1,33 @@
+"""Warps a plate from its 4 corners to an upright image of the reader's input size."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Width x height of a rectified plate: the 2:1 medium-plate shape (330 x 165 mm).
+PLATE_SIZE = (128, 64)
+
+
+def rectify(image: np.ndarray, corners: np.ndarray, size: tuple[int, int] = PLATE_SIZE) -> np.ndarray:
+    """corners: (4, 2) TL, TR, BR, BL in image pixels. Returns a (h, w, 3) uint8 image."""
+    w, h = size
+    corners = np.asarray(corners, dtype=np.float32)
+    # Work on the plate's neighbourhood only: warping and blurring a whole frame per plate
+    # would cost more than reading it.
+    x0, y0 = np.floor(corners.min(axis=0)).astype(int) - 2
+    x1, y1 = np.ceil(corners.max(axis=0)).astype(int) + 2
+    x0, y0 = max(x0, 0), max(y0, 0)
+    x1, y1 = min(x1, image.shape[1]), min(y1, image.shape[0])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return np.zeros((h, w, 3), dtype=np.uint8)
+    roi = image[y0:y1, x0:x1]
+    corners = corners - np.array([x0, y0], dtype=np.float32)
+    # warpPerspective has no area filter: blur big plates first so thin strokes do not alias.
+    scale = float(np.linalg.norm(corners[1] - corners[0])) / w
+    if scale > 2.0:
+        k = int(scale) | 1
+        roi = cv2.GaussianBlur(roi, (k, k), 0)
+    target = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
+    matrix = cv2.getPerspectiveTransform(corners, target)
+    return cv2.warpPerspective(roi, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
