@@ -1,0 +1,255 @@
+"""Command line: arguments -> config overrides -> a pipeline run; errors -> one line and an exit code.
+
+Exit codes: 0 done or stopped by the user (Ctrl+C, SIGTERM, q); 1 runtime failure (source lost,
+weights, I/O); 2 bad configuration or arguments.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports OpenCV or ultralytics: no downloads, no telemetry, and no ffmpeg log
+# lines (they can print a stream URL with its password).
+os.environ.setdefault("YOLO_OFFLINE", "1")
+os.environ.setdefault("YOLO_VERBOSE", "False")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
+
+from stream_lpr.config import Config, load_config  # noqa: E402
+from stream_lpr.errors import ConfigError, StreamLprError, WeightsError  # noqa: E402
+
+log = logging.getLogger("stream_lpr")
+DEFAULT_CONFIG = "config.yaml"
+_PROG = "stream-lpr"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=_PROG,
+        description="Real-time Japanese license plate recognition on a camera, stream, video file, "
+                    "image or folder of images. Writes one CSV row per vehicle sighting.",
+        epilog="examples:\n"
+               "  run_stream.py --source 0 --show                      webcam, live window (q quits)\n"
+               "  run_stream.py --source rtsp://user:pw@cam/stream --csv sightings.csv\n"
+               "  run_stream.py --source drive.mp4 --output annotated.mp4 --csv sightings.csv\n"
+               "  run_stream.py --source photos/ --output annotated/ --csv plates.csv\n"
+               "exit codes: 0 done or stopped by the user, 1 runtime error, 2 bad config or arguments",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--source", required=True,
+                        help="webcam index (0), rtsp:// or http(s):// URL, video file, image, or folder of images")
+    parser.add_argument("--config", default=DEFAULT_CONFIG,
+                        help="YAML settings file (default: config.yaml; built-in defaults if that is absent)")
+    parser.add_argument("--output", help="annotated video file (.mp4); for image sources, a folder for annotated images")
+    parser.add_argument("--csv", help="sightings CSV, one row per vehicle, flushed per row")
+    parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a live window with overlays (needs a display; q or Esc quits)")
+    parser.add_argument("--save-crops", metavar="DIR", help="save the best plate crop of each sighting in DIR")
+    parser.add_argument("--log-unread", action="store_true", default=None,
+                        help="also write CSV rows for plates that were tracked but never read")
+    parser.add_argument("--device", help="where the models run: cpu or cuda:N (overrides models.device)")
+    parser.add_argument("--detector", metavar="PATH", help="detector weights (overrides models.detector)")
+    parser.add_argument("--reader", metavar="PATH", help="reader weights (overrides models.reader)")
+    parser.add_argument("--workers", type=int, metavar="N", help="reader threads (overrides workers.count)")
+    parser.add_argument("--realtime", action="store_true",
+                        help="play a video file as if it were a live camera (paced, newest frames only)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override any config key, e.g. --set voting.min_reads=5 (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or live stats line")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging (and tracebacks)")
+    return parser
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Only the flags that were given: the config file keeps the rest."""
+    flags = {
+        "output.video": args.output, "output.csv": args.csv, "output.show": args.show,
+        "output.save_crops": args.save_crops, "output.log_unread": args.log_unread,
+        "models.device": args.device, "models.detector": args.detector, "models.reader": args.reader,
+        "workers.count": args.workers,
+    }
+    overrides = {key: value for key, value in flags.items() if value is not None}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+    return overrides
+
+
+def resolve_config_path(path: str) -> Path | None:
+    """The config file to read; None (built-in defaults) when the default file is absent."""
+    candidate = Path(path)
+    if candidate.is_file():
+        return candidate
+    if path != DEFAULT_CONFIG:
+        raise ConfigError(f"config file not found: {path}")
+    beside_package = Path(__file__).resolve().parents[1] / DEFAULT_CONFIG  # a source checkout
+    return beside_package if beside_package.is_file() else None
+
+
+def resolve_weights(path: str, config_path: Path | None) -> Path:
+    """Relative weight paths work from the current folder or from the config file's folder."""
+    candidate = Path(path)
+    if candidate.is_absolute() or candidate.exists() or config_path is None:
+        return candidate
+    beside = config_path.resolve().parent / candidate
+    return beside if beside.exists() else candidate
+
+
+def load_models(config: Config, config_path: Path | None):
+    """The detector and one reader per worker; WeightsError for missing or broken files."""
+    detector_path = resolve_weights(config.models.detector, config_path)
+    reader_path = resolve_weights(config.models.reader, config_path)
+    for key, path in (("models.detector", detector_path), ("models.reader", reader_path)):
+        if not path.is_file():
+            raise WeightsError(f"weights not found: {path} (set {key} in the config or pass --{key.split('.')[1]})")
+    from stream_lpr.detection import PlateDetector
+    from stream_lpr.recognition import PlateReader
+
+    m = config.models
+    try:
+        detector = PlateDetector(detector_path, imgsz=m.imgsz, conf=config.detection.confidence,
+                                 iou=config.detection.iou, device=m.device)
+        readers = [PlateReader(reader_path, device=m.device) for _ in range(config.workers.count)]
+    except StreamLprError:
+        raise
+    except Exception as exc:  # a loader that failed in its own way: still one line for the user
+        raise WeightsError(f"cannot load weights: {type(exc).__name__}: {exc}") from None
+    return detector, readers
+
+
+def build_outputs(config: Config, source):
+    from stream_lpr.pipeline import Outputs
+    from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
+
+    out = config.output
+    outputs = Outputs()
+    try:
+        outputs.window = Window() if out.show else None
+        outputs.csv = CsvSink(out.csv) if out.csv else None
+        if out.video and source.info.still:
+            outputs.images_dir = out.video
+        elif out.video:
+            outputs.video = VideoSink(out.video, source.info.fps, out.video_codec)
+        outputs.crops = CropSaver(out.save_crops) if out.save_crops else None
+    except Exception:
+        outputs.close()
+        raise
+    return outputs
+
+
+class Progress:
+    """A tqdm bar for files and folders; a once-a-second stats line for live sources."""
+
+    def __init__(self, source, enabled: bool) -> None:
+        self.live = source.info.live
+        self.enabled = enabled
+        self._bar = None
+        self._last = 0.0
+        if enabled and not self.live:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=source.info.frame_count or None, unit="frame", dynamic_ncols=True,
+                             file=sys.stderr, mininterval=0.5, desc=Path(source.info.name).name[:30])
+
+    def update(self, stats) -> None:
+        if self._bar is not None:
+            self._bar.update(stats.frames - self._bar.n)
+            if stats.frames % 15 == 0:
+                self._bar.set_postfix(fps=f"{stats.fps:.1f}", sightings=stats.sightings, refresh=False)
+        elif self.enabled and self.live and time.monotonic() - self._last >= 1.0:
+            self._last = time.monotonic()
+            p95 = stats.latency_p95()
+            line = (f"frames {stats.frames}  fps {stats.fps:5.1f}  dropped {stats.dropped_frames}  "
+                    f"reads {stats.reads} (dropped {stats.dropped_reads})  sightings {stats.sightings}  "
+                    f"latency p95 {p95 or 0:.0f} ms")
+            end = "\r" if sys.stderr.isatty() else "\n"
+            print(line, end=end, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.enabled and self.live and sys.stderr.isatty():
+            print(file=sys.stderr)
+
+
+def run(args: argparse.Namespace) -> int:
+    from stream_lpr.capture import open_source
+    from stream_lpr.pipeline import run_pipeline
+    from stream_lpr.sinks import check_display
+
+    config_path = resolve_config_path(args.config)
+    config = load_config(config_path, overrides_from_args(args))
+    if config.output.show:
+        check_display()
+    source = open_source(args.source, config.capture, realtime=args.realtime)
+    try:
+        detector, readers = load_models(config, config_path)
+        outputs = build_outputs(config, source)
+    except BaseException:
+        source.close()
+        raise
+    overlay = None
+    if outputs.video or outputs.window or outputs.images_dir:
+        from stream_lpr.overlay import Overlay
+
+        overlay = Overlay(config.overlay)
+    progress = Progress(source, enabled=not args.no_progress)
+    try:
+        stats = run_pipeline(config, source, detector, readers, outputs, overlay, on_frame=progress.update)
+    finally:
+        progress.close()
+    _summary(stats, config)
+    if stats.error and not stats.stopped_by_user:
+        raise StreamLprError(stats.error)
+    return 0
+
+
+def _summary(stats, config: Config) -> None:
+    where = f" -> {config.output.csv}" if config.output.csv else ""
+    log.info("%d frames, %d sightings%s, %d reads (%d dropped), %d frames dropped%s",
+             stats.frames, stats.sightings, where, stats.reads, stats.dropped_reads,
+             stats.dropped_frames, " (stopped by user)" if stats.stopped_by_user else "")
+
+
+def _setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{_PROG}: %(levelname)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("ultralytics", "PIL", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
+    _setup_logging(args.verbose)
+    try:
+        return run(args)
+    except StreamLprError as exc:
+        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl+C before the pipeline took over the signal (model loading)
+        print(f"{_PROG}: stopped", file=sys.stderr)
+        return 0
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(f"{_PROG}: error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Draws plate quads, track ids, voted Japanese plates and a HUD on a copy of a frame.
+
+cv2.putText cannot draw kana or kanji, so labels are rendered with PIL and a CJK font found at
+run time. PIL text rendering costs milliseconds per label, so rendered labels are cached per
+(text, colours): a plate's label changes only when its vote does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from stream_lpr.config import OverlayConfig
+from stream_lpr.errors import StreamLprError
+from stream_lpr.records import TrackedPlate, Verdict
+
+BGR = tuple[int, int, int]
+# Plate-type colours as (label background, label text, quad), BGR, after the real plates.
+PLATE_COLOURS: dict[str, tuple[BGR, BGR, BGR]] = {
+    "private": ((213, 216, 215), (23, 74, 25), (60, 200, 60)),
+    "kei": ((9, 194, 241), (17, 17, 17), (9, 194, 241)),
+    "commercial": ((23, 74, 25), (213, 216, 215), (30, 120, 30)),
+    "kei_commercial": ((17, 17, 17), (9, 194, 241), (0, 140, 255)),
+    "graphic": ((230, 220, 170), (23, 74, 25), (230, 200, 60)),
+    "unknown": ((80, 80, 80), (255, 255, 255), (180, 180, 180)),
+}
+_TENTATIVE = ((50, 50, 50), (200, 200, 200))  # label colours before a plate is stable
+_DEBIAN_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
+_DEBIAN_FONT_NAMES = ("ipaexg.ttf", "ipag.ttf", "NotoSansCJK-Bold.ttc", "NotoSansCJK-Regular.ttc",
+                      "NotoSansCJKjp-Regular.otf", "NotoSansJP-Regular.otf", "TakaoGothic.ttf")
+
+
+def find_cjk_font(explicit: str = "") -> Path:
+    """The font for Japanese labels: `explicit`, else IPAexGothic from the matplotlib-fontja
+    pip package, else an IPA or Noto CJK font from the system font folders."""
+    if explicit:
+        if not Path(explicit).is_file():
+            raise StreamLprError(f"overlay.font_path {explicit} does not exist")
+        return Path(explicit)
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            candidate = Path(folder) / "fonts" / "ipaexg.ttf"
+            if candidate.is_file():
+                return candidate
+    for name in _DEBIAN_FONT_NAMES:
+        for folder in _DEBIAN_FONT_DIRS:
+            found = sorted(folder.rglob(name)) if folder.is_dir() else []
+            if found:
+                return found[0]
+    raise StreamLprError("no Japanese font found: pip install matplotlib-fontja "
+                         "(or apt install fonts-ipaexfont-gothic), or set overlay.font_path")
+
+
+class LabelRenderer:
+    """Renders one-line labels to BGR images, cached per (text, colours)."""
+
+    def __init__(self, font_path: Path, size: int, cache_size: int = 512) -> None:
+        self.font = ImageFont.truetype(str(font_path), size)
+        self._pad = max(size // 6, 2)
+        self._cache: OrderedDict[tuple[str, BGR, BGR], np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def render(self, text: str, fg: BGR, bg: BGR) -> np.ndarray:
+        key = (text, fg, bg)
+        image = self._cache.get(key)
+        if image is not None:
+            self._cache.move_to_end(key)
+            return image
+        image = self._draw(text, fg, bg)
+        self._cache[key] = image
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return image
+
+    def _draw(self, text: str, fg: BGR, bg: BGR) -> np.ndarray:
+        x0, y0, x1, y1 = self.font.getbbox(text)
+        w, h = x1 - min(x0, 0) + 2 * self._pad, y1 - min(y0, 0) + 2 * self._pad
+        # PIL works in RGB: reverse the BGR tuples in, and the pixels out.
+        canvas = Image.new("RGB", (max(w, 1), max(h, 1)), bg[::-1])
+        ImageDraw.Draw(canvas).text((self._pad - min(x0, 0), self._pad - min(y0, 0)), text,
+                                    font=self.font, fill=fg[::-1])
+        return np.ascontiguousarray(np.asarray(canvas)[:, :, ::-1])
+
+
+def paste(scene: np.ndarray, image: np.ndarray, x: int, y: int) -> None:
+    """Copies `image` into `scene` at (x, y), clipped to the scene's borders."""
+    h, w = image.shape[:2]
+    sx0, sy0 = max(x, 0), max(y, 0)
+    sx1, sy1 = min(x + w, scene.shape[1]), min(y + h, scene.shape[0])
+    if sx1 > sx0 and sy1 > sy0:
+        scene[sy0:sy1, sx0:sx1] = image[sy0 - y:sy1 - y, sx0 - x:sx1 - x]
+
+
+@dataclass(frozen=True)
+class HudStats:
+    fps: float
+    dropped_frames: int
+    frame_queue: int
+    read_queue: int
+    dropped_reads: int
+    latency_ms: float | None = None
+
+
+class Overlay:
+    def __init__(self, config: OverlayConfig) -> None:
+        self.config = config
+        self.labels = LabelRenderer(find_cjk_font(config.font_path), config.font_size, config.text_cache_size)
+
+    def draw(self, image: np.ndarray, plates: list[tuple[TrackedPlate, Verdict | None]],
+             hud: HudStats | None = None) -> np.ndarray:
+        """A copy of `image` with every plate and, if given and enabled, the HUD."""
+        scene = image.copy()
+        for plate, verdict in plates:
+            self._draw_plate(scene, plate, verdict)
+        if hud is not None and self.config.hud:
+            draw_hud(scene, hud)
+        return scene
+
+    def _draw_plate(self, scene: np.ndarray, plate: TrackedPlate, verdict: Verdict | None) -> None:
+        stable = verdict is not None and verdict.stable
+        plate_type = verdict.plate_type if verdict is not None else "unknown"
+        bg, fg, quad_colour = PLATE_COLOURS.get(plate_type, PLATE_COLOURS["unknown"])
+        if not stable:
+            bg, fg = _TENTATIVE
+        quad = np.round(plate.corners).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(scene, [quad], True, quad_colour, 3 if stable else 1, cv2.LINE_AA)
+        text = f"#{plate.track_id}"
+        if verdict is not None and verdict.reads:
+            text += " " + verdict.display("?")
+        label = self.labels.render(text, fg, bg)
+        x = int(plate.corners[:, 0].min())
+        y = int(plate.corners[:, 1].min()) - label.shape[0] - 2
+        if y < 0:  # no room above the plate: put the label below it
+            y = int(plate.corners[:, 1].max()) + 2
+        paste(scene, label, x, y)
+
+
+def draw_hud(scene: np.ndarray, hud: HudStats) -> None:
+    """A corner box with throughput numbers (ASCII only, so cv2.putText is enough and cheap)."""
+    lines = [f"fps {hud.fps:5.1f}", f"dropped frames {hud.dropped_frames}",
+             f"queues frame {hud.frame_queue} read {hud.read_queue}", f"dropped reads {hud.dropped_reads}"]
+    if hud.latency_ms is not None:
+        lines.append(f"latency {hud.latency_ms:4.0f} ms")
+    height = 8 + 18 * len(lines)
+    region = scene[0:height, 0:250]
+    region[:] = (region * 0.4).astype(np.uint8)  # darken for contrast on any background
+    for i, line in enumerate(lines):
+        cv2.putText(scene, line, (8, 20 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)

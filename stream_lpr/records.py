@@ -1,0 +1,118 @@
+"""Frozen records that cross stage boundaries: capture -> tracking -> reading -> voting -> sinks.
+
+Each stage takes and returns these, never another stage's internals, so stages can be tested
+alone with hand-made records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from stream_lpr.plate_format import PlateText
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded image from a source."""
+
+    image: np.ndarray  # (h, w, 3) BGR uint8
+    index: int  # 0-based position in the source
+    timestamp_s: float  # seconds from the source's start: media time (files), wall clock (live)
+    captured_at: float  # time.monotonic() when grabbed: for live latency
+    seen_at: datetime  # UTC wall clock when grabbed
+    source: str  # the source as given (password redacted); an image source's own path
+    still: bool = False  # a still image: its own sighting scope, no tracking across images
+
+
+@dataclass(frozen=True)
+class EndOfStream:
+    """Always the grabber's last item, so the consumer never waits for frames that won't come."""
+
+    error: str | None = None  # None: the source ended normally (or the user stopped)
+
+
+@dataclass(frozen=True)
+class TrackedPlate:
+    """One detection with the id of the track it belongs to, in source pixels."""
+
+    track_id: int
+    xyxy: np.ndarray  # (4,) float32
+    corners: np.ndarray  # (4, 2) float32: TL, TR, BR, BL
+    confidence: float
+    detection_index: int  # row of the PlateDetections this came from
+
+
+@dataclass(frozen=True)
+class CropQuality:
+    """Why a crop is (or is not) worth reading; `score` orders crops of one track."""
+
+    width_px: float  # top edge length of the plate quad
+    sharpness: float  # variance of the Laplacian of the rectified crop
+    frontalness: float  # 1.0 for a head-on plate, lower when seen at an angle
+    score: float
+
+
+@dataclass(frozen=True)
+class ReadJob:
+    """A rectified crop sent to a reader worker."""
+
+    track_id: int
+    frame_index: int
+    timestamp_s: float
+    crop: np.ndarray  # rectified BGR plate image
+    xyxy: np.ndarray
+    quality: CropQuality
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """A worker's answer to one job; `read` is None when the reader failed on it."""
+
+    job: ReadJob
+    read: object | None  # recognition.PlateRead (typed loosely: workers never import the model)
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A track's voted plate so far. Unknown fields are None (a partial result)."""
+
+    text: PlateText | None  # every field known
+    region: str | None
+    class_number: str | None
+    kana: str | None
+    number: str | None
+    plate_type: str
+    confidence: float  # weakest known field's voted probability; 0 if nothing is known
+    reads: int
+    stable: bool
+
+    @property
+    def readable(self) -> bool:
+        """Worth a CSV row: at least the designation number is known."""
+        return self.number is not None
+
+    def display(self, unknown: str = "?") -> str:
+        """`品川 300 あ 12-34`, with `?` in place of unknown fields."""
+        fields = (self.region, self.class_number, self.kana, self.number)
+        return " ".join(f if f is not None else unknown for f in fields)
+
+
+@dataclass(frozen=True)
+class Sighting:
+    """One vehicle's plate over one track: one CSV row."""
+
+    source: str
+    track_id: int
+    first_seen_s: float
+    last_seen_s: float
+    first_frame: int
+    last_frame: int
+    verdict: Verdict
+    xyxy: np.ndarray | None  # box of the best read, source pixels
+    best_crop: np.ndarray | None
+    seen_at: datetime  # wall clock of the first sighting
+    crop_path: str = ""

@@ -1,0 +1,164 @@
+"""Where results go: the sightings CSV, the annotated video, a live window, best-crop images.
+
+Each sink is a context manager so the pipeline's shutdown path closes them even on errors.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from stream_lpr.errors import DisplayError, StreamLprError
+from stream_lpr.records import Sighting
+
+CSV_HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,"
+              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc").split(",")
+
+
+def sighting_row(s: Sighting) -> list[str]:
+    """One CSV row; fields the vote could not settle are empty (`plate` shows them as `?`)."""
+    v = s.verdict
+    box = [f"{c:.0f}" for c in s.xyxy] if s.xyxy is not None else ["", "", "", ""]
+    return [
+        s.source, str(s.track_id), f"{s.first_seen_s:.3f}", f"{s.last_seen_s:.3f}",
+        str(s.first_frame), str(s.last_frame),
+        v.display("?") if v.reads and v.readable else "",
+        v.region or "", v.class_number or "", v.kana or "", v.number or "",
+        v.plate_type, f"{v.confidence:.3f}", str(v.reads), *box, s.crop_path,
+        s.seen_at.isoformat(timespec="milliseconds"),
+    ]
+
+
+class CsvSink:
+    """Sightings CSV, flushed after every row so a killed run loses nothing written."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "w", newline="", encoding="utf-8")
+        except OSError as exc:
+            raise StreamLprError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(CSV_HEADER)
+        self._file.flush()
+        self.rows = 0
+
+    def write(self, sighting: Sighting) -> None:
+        self._writer.writerow(sighting_row(sighting))
+        self._file.flush()
+        self.rows += 1
+
+    def close(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+
+    def __enter__(self) -> CsvSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class VideoSink:
+    """Annotated video; opened at the first frame (its size), released playable on close."""
+
+    def __init__(self, path: str | Path, fps: float, codec: str = "mp4v") -> None:
+        self.path = Path(path)
+        self.fps = fps if fps and fps > 0 else 30.0
+        self.codec = codec
+        self._writer: cv2.VideoWriter | None = None
+        self.frames = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StreamLprError(f"cannot write video {self.path}: {exc.strerror or exc}") from None
+
+    def _open(self, size: tuple[int, int]) -> cv2.VideoWriter:
+        # avc1 needs an OpenCV built with an H.264 encoder (pip wheels often lack one): fall back.
+        for codec in dict.fromkeys([self.codec, "mp4v"]):
+            writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*codec), self.fps, size)
+            if writer.isOpened():
+                return writer
+            writer.release()
+        raise StreamLprError(f"cannot open video writer for {self.path} (codec {self.codec})")
+
+    def write(self, image: np.ndarray) -> None:
+        if self._writer is None:
+            self._writer = self._open((image.shape[1], image.shape[0]))
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def check_display() -> None:
+    """Raises DisplayError when no window can be shown (no X/Wayland, or a headless OpenCV)."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise DisplayError("--show needs a display but none is available (DISPLAY is not set); "
+                           "use --output annotated.mp4 to save the annotated video instead")
+    try:
+        cv2.namedWindow("stream_lpr_probe", cv2.WINDOW_NORMAL)
+        cv2.destroyWindow("stream_lpr_probe")
+    except cv2.error:
+        raise DisplayError("--show needs an OpenCV with GUI support (opencv-python-headless has none); "
+                           "use --output annotated.mp4 to save the annotated video instead") from None
+
+
+class Window:
+    """Live window; `show` returns True when the user pressed q or Esc."""
+
+    def __init__(self, title: str = "stream_lpr") -> None:
+        check_display()
+        self.title = title
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+
+    def show(self, image: np.ndarray) -> bool:
+        cv2.imshow(self.title, image)
+        return (cv2.waitKey(1) & 0xFF) in (ord("q"), 27)
+
+    def close(self) -> None:
+        try:
+            cv2.destroyWindow(self.title)
+            cv2.waitKey(1)
+        except cv2.error:
+            pass
+
+    def __enter__(self) -> Window:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class CropSaver:
+    """Saves each sighting's best crop as DIR/<source>_t<track>.jpg; returns the path."""
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StreamLprError(f"cannot create crops folder {self.folder}: {exc.strerror or exc}") from None
+
+    def save(self, sighting: Sighting) -> str:
+        if sighting.best_crop is None:
+            return ""
+        stem = re.sub(r"[^\w.-]+", "_", Path(sighting.source).stem)[:60] or "source"
+        path = self.folder / f"{stem}_t{sighting.track_id}.jpg"
+        return str(path) if cv2.imwrite(str(path), sighting.best_crop) else ""

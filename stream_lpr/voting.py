@@ -1,0 +1,134 @@
+"""Per-track, per-field votes over the reader's probability distributions.
+
+Each read adds its distributions, weighted by crop quality times the read's own confidence in
+that field, to the track's running sums. The grammar (plate_format.decode) runs on the voted
+distributions, not on each read, so a read with one garbled field still votes for the others.
+Averaging probabilities (rather than summing log-probabilities) keeps one confidently wrong read
+from vetoing the true answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from stream_lpr import plate_format as pf
+from stream_lpr.config import VotingConfig
+from stream_lpr.records import Frame, ReadJob, Sighting, TrackedPlate, Verdict
+
+FIELDS = ("region", "class_number", "kana", "number", "plate_type")
+_TEXT_FIELDS = FIELDS[:4]
+_MIN_WEIGHT = 1e-3  # keeps a read with zero confidence from dividing by zero
+
+
+@dataclass
+class _TrackVotes:
+    source: str
+    first_seen_s: float
+    first_frame: int
+    seen_at: datetime
+    last_seen_s: float
+    last_frame: int
+    sums: dict[str, np.ndarray] = field(default_factory=dict)
+    weights: dict[str, float] = field(default_factory=dict)
+    reads: int = 0
+    best_score: float = -1.0
+    best_xyxy: np.ndarray | None = None
+    best_crop: np.ndarray | None = None
+    last_xyxy: np.ndarray | None = None
+    cached: Verdict | None = None
+
+
+def _read_weights(reading: pf.Reading, quality: float) -> dict[str, float]:
+    confs = (reading.region_conf, reading.class_conf, reading.kana_conf, reading.number_conf, reading.type_conf)
+    return {name: max(quality * conf, _MIN_WEIGHT) for name, conf in zip(FIELDS, confs)}
+
+
+def _margin(dist: np.ndarray) -> float:
+    """Top-1 minus top-2 probability; for per-slot fields the smallest slot margin."""
+    rows = np.atleast_2d(dist)
+    top2 = np.sort(rows, axis=1)[:, -2:]
+    return float(np.min(top2[:, 1] - top2[:, 0]))
+
+
+class PlateVoter:
+    """Raise `min_reads` or `min_margin` for fewer wrong stable plates at the cost of later
+    (or no) stable verdicts; lower `field_min_confidence` to show partial plates sooner."""
+
+    def __init__(self, config: VotingConfig) -> None:
+        self.config = config
+        self._tracks: dict[int, _TrackVotes] = {}
+
+    def observe(self, track: TrackedPlate, frame: Frame) -> None:
+        """Records that the track was seen in this frame (reads or not): the sighting's span."""
+        votes = self._tracks.get(track.track_id)
+        if votes is None:
+            votes = _TrackVotes(frame.source, frame.timestamp_s, frame.index, frame.seen_at,
+                                frame.timestamp_s, frame.index)
+            self._tracks[track.track_id] = votes
+        votes.last_seen_s, votes.last_frame = frame.timestamp_s, frame.index
+        votes.last_xyxy = track.xyxy
+
+    def add(self, job: ReadJob, scores: pf.FieldScores, reading: pf.Reading) -> None:
+        """Adds one read of `job.track_id`; reads of tracks already closed are ignored."""
+        votes = self._tracks.get(job.track_id)
+        if votes is None:
+            return
+        for name, weight in _read_weights(reading, job.quality.score).items():
+            dist = np.asarray(getattr(scores, name), np.float64)
+            votes.sums[name] = votes.sums.get(name, 0.0) + weight * dist
+            votes.weights[name] = votes.weights.get(name, 0.0) + weight
+        votes.reads += 1
+        votes.cached = None
+        score = job.quality.score * reading.confidence
+        if score > votes.best_score:
+            votes.best_score, votes.best_xyxy, votes.best_crop = score, job.xyxy, job.crop
+
+    def verdict(self, track_id: int) -> Verdict | None:
+        """The track's plate so far; None for an unknown track."""
+        votes = self._tracks.get(track_id)
+        if votes is None:
+            return None
+        if votes.cached is None:
+            votes.cached = self._decide(votes)
+        return votes.cached
+
+    def close(self, track_id: int) -> Sighting | None:
+        """Ends the track and returns its sighting (None for an unknown track)."""
+        verdict = self.verdict(track_id)
+        votes = self._tracks.pop(track_id, None)
+        if votes is None or verdict is None:
+            return None
+        return Sighting(
+            source=votes.source, track_id=track_id,
+            first_seen_s=votes.first_seen_s, last_seen_s=votes.last_seen_s,
+            first_frame=votes.first_frame, last_frame=votes.last_frame,
+            verdict=verdict,
+            xyxy=votes.best_xyxy if votes.best_xyxy is not None else votes.last_xyxy,
+            best_crop=votes.best_crop, seen_at=votes.seen_at,
+        )
+
+    @property
+    def open_ids(self) -> list[int]:
+        return list(self._tracks)
+
+    def _decide(self, votes: _TrackVotes) -> Verdict:
+        if votes.reads == 0:
+            return Verdict(None, None, None, None, None, pf.UNKNOWN_TYPE, 0.0, 0, False)
+        voted = pf.FieldScores(**{n: votes.sums[n] / votes.weights[n] for n in FIELDS})
+        reading = pf.decode(voted)
+        confs = dict(zip(FIELDS, (reading.region_conf, reading.class_conf, reading.kana_conf,
+                                  reading.number_conf, reading.type_conf)))
+        known = {n: confs[n] >= self.config.field_min_confidence for n in FIELDS}
+        values = {n: getattr(reading.text, n) if known[n] else None for n in _TEXT_FIELDS}
+        plate_type = reading.text.plate_type if known["plate_type"] else pf.UNKNOWN_TYPE
+        complete = all(known[n] for n in _TEXT_FIELDS)
+        margin = min(_margin(getattr(voted, n)) for n in _TEXT_FIELDS)
+        stable = complete and votes.reads >= self.config.min_reads and margin >= self.config.min_margin
+        text = pf.PlateText(**values, plate_type=plate_type) if complete else None
+        known_confs = [confs[n] for n in _TEXT_FIELDS if known[n]]
+        return Verdict(text=text, **values, plate_type=plate_type,
+                       confidence=min(known_confs) if known_confs else 0.0,
+                       reads=votes.reads, stable=stable)
