@@ -99,7 +99,7 @@ class PlateTracker:
     def _expire(self, t: float) -> list[int]:
         keep, ended = [], []
         for tr in self._tracks:
-            if t - tr.last_seen_s > self.config.lost_track_s:
+            if t - tr.last_seen_s > self.config.lost_track_s + 1e-6:  # float slack at exact multiples
                 if tr.track_id is not None:
                     ended.append(tr.track_id)
             else:

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+
+from stream_lpr.config import ReadPolicyConfig
+from stream_lpr.readpolicy import ReadPolicy, quad_geometry, sharpness
+
+
+def quad(w, h, skew=0.0):
+    """A w x h plate whose right edge is shortened by `skew` (perspective)."""
+    return np.array([[0, 0], [w, skew * h / 2], [w, h - skew * h / 2], [0, h]], np.float32)
+
+
+@pytest.mark.parametrize("corners, width, frontal_min, frontal_max", [
+    (quad(100, 50), 100, 0.99, 1.0),
+    (quad(100, 50, skew=0.5), 100, 0.3, 0.8),
+    (quad(50, 50), 50, 0.45, 0.55),  # square: a plate seen from the side
+    (np.zeros((4, 2), np.float32), 0, 0.0, 0.0),
+])
+def test_quad_geometry(corners, width, frontal_min, frontal_max):
+    w, frontal = quad_geometry(corners)
+    assert w == pytest.approx(width, rel=0.05)
+    assert frontal_min <= frontal <= frontal_max
+
+
+def test_sharpness_orders_blur():
+    rng = np.random.default_rng(0)
+    sharp = (rng.random((64, 128, 3)) * 255).astype(np.uint8)
+    import cv2
+    assert sharpness(sharp) > sharpness(cv2.GaussianBlur(sharp, (9, 9), 3)) > sharpness(np.zeros_like(sharp))
+
+
+def test_rate_cap_per_track():
+    policy = ReadPolicy(ReadPolicyConfig(max_reads_per_s=5))
+    assert policy.due(1, 0.0)
+    policy.mark_read(1, 0.0)
+    assert not policy.due(1, 0.1)
+    assert policy.due(2, 0.1)  # other tracks are not affected
+    assert policy.due(1, 0.2)
+    policy.forget(1)
+    assert policy.due(1, 0.0)
+
+
+@pytest.mark.parametrize("corners, blur, accepted", [
+    (quad(100, 50), False, True),
+    (quad(20, 10), False, False),  # too small
+    (quad(100, 50, skew=0.9), False, False),  # too oblique
+    (quad(100, 50), True, False),  # too blurred
+])
+def test_judge(corners, blur, accepted):
+    rng = np.random.default_rng(1)
+    crop = (rng.random((64, 128, 3)) * 255).astype(np.uint8)
+    if blur:
+        crop = np.full_like(crop, 128)
+    quality = ReadPolicy(ReadPolicyConfig()).judge(corners, crop)
+    assert (quality is not None) is accepted
+    if quality:
+        assert 0 < quality.score <= 1

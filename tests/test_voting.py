@@ -1,0 +1,137 @@
+"""Voter tables: which reads give which verdict."""
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from fakes import PLATE_A, PLATE_B, peaked_scores
+from stream_lpr import plate_format as pf
+from stream_lpr.config import VotingConfig
+from stream_lpr.records import CropQuality, Frame, ReadJob, TrackedPlate
+from stream_lpr.voting import PlateVoter
+
+QUALITY = CropQuality(100.0, 100.0, 1.0, 1.0)
+BOX = np.array([10, 20, 110, 70], np.float32)
+
+
+def frame(index, t=None):
+    return Frame(np.zeros((4, 4, 3), np.uint8), index, index / 30 if t is None else t, 0.0,
+                 datetime(2025, 1, 1, tzinfo=timezone.utc), "video.mp4")
+
+
+def plate(track_id=1):
+    corners = np.array([[10, 20], [110, 20], [110, 70], [10, 70]], np.float32)
+    return TrackedPlate(track_id, BOX, corners, 0.9, 0)
+
+
+def job(track_id=1, quality=QUALITY, index=0):
+    return ReadJob(track_id, index, index / 30, np.zeros((64, 128, 3), np.uint8), BOX, quality)
+
+
+def feed(voter, reads, track_id=1):
+    """reads: a list of FieldScores; one observed frame per read."""
+    for i, scores in enumerate(reads):
+        voter.observe(plate(track_id), frame(i))
+        voter.add(job(track_id, index=i), scores, pf.decode(scores))
+
+
+def blurred(plate_text, p, field, wrong_index):
+    """Peaked scores for `plate_text` but with field `field` pointing at `wrong_index`."""
+    scores = peaked_scores(plate_text, p)
+    dist = np.array(getattr(scores, field))
+    if dist.ndim == 1:
+        dist[:] = (1 - p) / (len(dist) - 1)
+        dist[wrong_index] = p
+    kwargs = {name: getattr(scores, name) for name in ("region", "class_number", "kana", "number", "plate_type")}
+    kwargs[field] = dist
+    return pf.FieldScores(**kwargs)
+
+
+CONFIG = VotingConfig(min_reads=3, min_margin=0.3, field_min_confidence=0.5)
+WRONG_REGION = pf.REGIONS.index("品川") + 1
+
+
+@pytest.mark.parametrize("reads, text, stable", [
+    ([], None, False),
+    ([peaked_scores(PLATE_A)], str(PLATE_A), False),  # right, but one read is not enough
+    ([peaked_scores(PLATE_A)] * 3, str(PLATE_A), True),
+    ([peaked_scores(PLATE_A, 0.5)] * 5, None, False),  # every read unsure: the number stays unknown
+    # one confidently wrong region among three right reads: still the right plate, and stable
+    ([peaked_scores(PLATE_A)] * 3 + [blurred(PLATE_A, 0.99, "region", WRONG_REGION)], str(PLATE_A), True),
+    # two against two: no margin
+    ([peaked_scores(PLATE_A)] * 2 + [blurred(PLATE_A, 0.9, "region", WRONG_REGION)] * 2, None, False),
+])
+def test_verdict_table(reads, text, stable):
+    voter = PlateVoter(CONFIG)
+    voter.observe(plate(), frame(0))
+    feed(voter, reads)
+    verdict = voter.verdict(1)
+    assert (str(verdict.text) if verdict.text else None) == text
+    assert verdict.stable is stable
+    assert verdict.reads == len(reads)
+
+
+def test_partial_result_number_known_region_not():
+    voter = PlateVoter(CONFIG)
+    flat_region = peaked_scores(PLATE_A)
+    region = np.full(len(pf.REGIONS), 1 / len(pf.REGIONS), np.float32)
+    flat_region = pf.FieldScores(region, flat_region.class_number, flat_region.kana,
+                                 flat_region.number, flat_region.plate_type)
+    feed(voter, [flat_region] * 4)
+    verdict = voter.verdict(1)
+    assert verdict.region is None and verdict.text is None and not verdict.stable
+    assert verdict.number == "12-34" and verdict.kana == "あ" and verdict.readable
+    assert verdict.display() == "? 300 あ 12-34"
+
+
+def test_confident_reads_outweigh_unsure_ones():
+    voter = PlateVoter(CONFIG)
+    unsure_wrong = blurred(PLATE_A, 0.35, "region", WRONG_REGION)
+    feed(voter, [peaked_scores(PLATE_A, 0.95)] * 2 + [unsure_wrong] * 3)
+    assert voter.verdict(1).region == "品川"
+
+
+def test_better_crops_weigh_more():
+    voter = PlateVoter(CONFIG)
+    voter.observe(plate(), frame(0))
+    good, poor = CropQuality(200, 300, 1.0, 1.0), CropQuality(40, 20, 0.6, 0.1)
+    wrong = blurred(PLATE_A, 0.9, "region", WRONG_REGION)
+    voter.add(job(quality=good), peaked_scores(PLATE_A), pf.decode(peaked_scores(PLATE_A)))
+    for _ in range(3):
+        voter.add(job(quality=poor), wrong, pf.decode(wrong))
+    assert voter.verdict(1).region == "品川"
+
+
+def test_close_returns_the_sighting_span_and_forgets_the_track():
+    voter = PlateVoter(CONFIG)
+    for i in range(5, 20):
+        voter.observe(plate(), frame(i))
+    voter.add(job(index=7), peaked_scores(PLATE_A), pf.decode(peaked_scores(PLATE_A)))
+    sighting = voter.close(1)
+    assert (sighting.first_frame, sighting.last_frame) == (5, 19)
+    assert sighting.first_seen_s == pytest.approx(5 / 30) and sighting.last_seen_s == pytest.approx(19 / 30)
+    assert sighting.verdict.text == PLATE_A and sighting.verdict.plate_type == "private"
+    np.testing.assert_array_equal(sighting.xyxy, BOX)
+    assert voter.close(1) is None and voter.open_ids == []
+
+
+def test_reads_of_closed_or_unknown_tracks_are_ignored():
+    voter = PlateVoter(CONFIG)
+    voter.add(job(track_id=9), peaked_scores(PLATE_A), pf.decode(peaked_scores(PLATE_A)))
+    assert voter.verdict(9) is None
+
+
+def test_tracks_vote_separately():
+    voter = PlateVoter(CONFIG)
+    feed(voter, [peaked_scores(PLATE_A)] * 3, track_id=1)
+    feed(voter, [peaked_scores(PLATE_B)] * 3, track_id=2)
+    assert voter.verdict(1).text == PLATE_A and voter.verdict(2).text == PLATE_B
+    assert voter.verdict(2).plate_type == "kei"
+
+
+def test_unread_track_closes_as_unreadable():
+    voter = PlateVoter(CONFIG)
+    voter.observe(plate(), frame(0))
+    sighting = voter.close(1)
+    assert not sighting.verdict.readable and sighting.verdict.reads == 0
