@@ -1,0 +1,122 @@
+import csv
+from datetime import datetime, timezone
+
+import cv2
+import numpy as np
+import pytest
+
+from fakes import PLATE_A
+from stream_lpr.config import OverlayConfig
+from stream_lpr.errors import DisplayError
+from stream_lpr.overlay import HudStats, LabelRenderer, Overlay, find_cjk_font, paste
+from stream_lpr.records import Sighting, TrackedPlate, Verdict
+from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_display
+
+HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,class_number,"
+          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc")
+
+
+def verdict(text=PLATE_A, stable=True):
+    fields = (text.region, text.class_number, text.kana, text.number) if text else (None,) * 4
+    return Verdict(text, *fields, text.plate_type if text else "unknown", 0.91 if text else 0.0,
+                   5 if text else 0, stable)
+
+
+def sighting(v=None, crop=None):
+    return Sighting("drive.mp4", 3, 1.5, 4.25, 45, 127, v or verdict(), np.array([10.4, 20, 110, 70.6]),
+                    crop, datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc))
+
+
+def test_csv_header_is_exact():
+    assert ",".join(CSV_HEADER) == HEADER
+
+
+def test_csv_rows_are_flushed_one_by_one(tmp_path):
+    path = tmp_path / "out" / "s.csv"
+    sink = CsvSink(path)
+    sink.write(sighting())
+    # Readable before close: a killed run keeps every row written so far.
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert rows == [{
+        "source": "drive.mp4", "track_id": "3", "first_seen_s": "1.500", "last_seen_s": "4.250",
+        "first_frame": "45", "last_frame": "127", "plate": "品川 300 あ 12-34", "region": "品川",
+        "class_number": "300", "kana": "あ", "number": "12-34", "plate_type": "private",
+        "confidence": "0.910", "reads": "5", "x1": "10", "y1": "20", "x2": "110", "y2": "71",
+        "crop_path": "", "seen_at_utc": "2025-05-01T12:00:00.000+00:00",
+    }]
+    sink.close()
+
+
+def test_csv_unread_row_has_empty_plate(tmp_path):
+    with CsvSink(tmp_path / "s.csv") as sink:
+        sink.write(sighting(verdict(None, False)))
+    row = next(csv.DictReader((tmp_path / "s.csv").open(encoding="utf-8")))
+    assert row["plate"] == "" and row["region"] == "" and row["plate_type"] == "unknown" and row["reads"] == "0"
+
+
+def test_video_sink_writes_a_playable_file(tmp_path):
+    path = tmp_path / "v.mp4"
+    with VideoSink(path, fps=12) as sink:
+        for i in range(10):
+            sink.write(np.full((48, 64, 3), i * 20, np.uint8))
+    cap = cv2.VideoCapture(str(path))
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(12)
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    assert count == 10
+
+
+def test_crop_saver(tmp_path):
+    saver = CropSaver(tmp_path / "crops")
+    path = saver.save(sighting(crop=np.zeros((64, 128, 3), np.uint8)))
+    assert path.endswith("drive_t3.jpg") and cv2.imread(path).shape == (64, 128, 3)
+    assert saver.save(sighting()) == ""
+
+
+def test_no_display_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    with pytest.raises(DisplayError, match="--output"):
+        check_display()
+
+
+def test_font_is_found_and_renders_japanese():
+    font = find_cjk_font()
+    assert font.is_file()
+    label = LabelRenderer(font, 22).render("品川 300 あ 12-34", (0, 0, 0), (255, 255, 255))
+    assert label.shape[0] >= 22 and label.shape[1] > 100
+    assert (label < 128).any()  # glyphs were drawn, not tofu-free blanks only
+
+
+def test_labels_are_cached():
+    renderer = LabelRenderer(find_cjk_font(), 20, cache_size=2)
+    first = renderer.render("品川", (0, 0, 0), (255, 255, 255))
+    assert renderer.render("品川", (0, 0, 0), (255, 255, 255)) is first
+    renderer.render("a", (0, 0, 0), (255, 255, 255))
+    renderer.render("b", (0, 0, 0), (255, 255, 255))
+    assert renderer.render("品川", (0, 0, 0), (255, 255, 255)) is not first  # evicted
+
+
+def test_missing_explicit_font():
+    with pytest.raises(Exception, match="font_path"):
+        find_cjk_font("/nonexistent/font.ttf")
+
+
+@pytest.mark.parametrize("x, y", [(-5, -5), (90, 40), (200, 200)])
+def test_paste_clips_at_borders(x, y):
+    scene = np.zeros((50, 100, 3), np.uint8)
+    paste(scene, np.full((20, 30, 3), 255, np.uint8), x, y)
+    inside = max(0, min(x + 30, 100) - max(x, 0)) * max(0, min(y + 20, 50) - max(y, 0))
+    assert (scene[..., 0] == 255).sum() == inside
+
+
+def test_overlay_draws_on_a_copy():
+    image = np.zeros((240, 320, 3), np.uint8)
+    corners = np.array([[100, 100], [200, 100], [200, 150], [100, 150]], np.float32)
+    plate = TrackedPlate(7, np.array([100, 100, 200, 150], np.float32), corners, 0.9, 0)
+    overlay = Overlay(OverlayConfig())
+    scene = overlay.draw(image, [(plate, verdict()), (plate, verdict(stable=False)), (plate, None)],
+                         HudStats(29.5, 3, 1, 2, 0, 40.0))
+    assert not image.any() and scene.any()
+    assert scene[60:100, 100:200].any()  # the label above the plate
