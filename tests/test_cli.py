@@ -1,0 +1,135 @@
+"""The command line as a user runs it: exit codes, one-line errors, signals, no hangs."""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+from fakes import PLATE_A, PLATE_B, two_plate_frames, write_video
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE_CLI = [sys.executable, str(ROOT / "tests" / "fake_cli.py")]
+REAL_CLI = [sys.executable, str(ROOT / "run_stream.py")]
+
+
+def run(cmd, timeout=60, **kw):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("DISPLAY", None)
+    env.pop("WAYLAND_DISPLAY", None)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=kw.pop("cwd", ROOT), env=env, **kw)
+
+
+def one_line_error(result):
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    assert lines and lines[-1].startswith("stream-lpr: error:"), result.stderr
+    return lines[-1]
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "two.mp4"
+    write_video(path, two_plate_frames(90))
+    return path
+
+
+def test_help_documents_every_flag():
+    result = run(REAL_CLI + ["--help"])
+    assert result.returncode == 0
+    for flag in ("--source", "--config", "--output", "--csv", "--show", "--no-show", "--save-crops",
+                 "--log-unread", "--device"):
+        assert flag in result.stdout
+
+
+def test_source_is_required():
+    result = run(REAL_CLI)
+    assert result.returncode == 2 and "--source" in result.stderr
+
+
+@pytest.mark.parametrize("args, code, fragment", [
+    (["--source", "/nonexistent.mp4"], 1, "source not found"),
+    (["--source", "97"], 1, "camera 97"),
+    (["--source", "rtsp://me:hunter2@127.0.0.1:9/live"], 1, "rtsp://me:***@127.0.0.1:9/live"),
+    (["--source", "{video}", "--set", "voting.min_margin=2"], 2, "voting.min_margin"),
+    (["--source", "{video}", "--detector", "/nonexistent/detector.onnx"], 1, "weights not found"),
+    (["--source", "{video}", "--reader", "/nonexistent/reader.pt"], 1, "weights not found"),
+    (["--source", "{video}", "--show"], 1, "--output"),
+])
+def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
+    result = run(REAL_CLI + [a.replace("{video}", str(video)) for a in args])
+    line = one_line_error(result)
+    assert result.returncode == code and fragment in line
+    assert "hunter2" not in result.stderr + result.stdout
+
+
+def test_corrupt_weights_are_one_line_errors(tmp_path, video):
+    bad = tmp_path / "detector.onnx"
+    bad.write_bytes(b"not a model")
+    result = run(REAL_CLI + ["--source", str(video), "--detector", str(bad), "--reader", str(bad)])
+    assert result.returncode == 1 and "stream-lpr: error:" in one_line_error(result)
+
+
+def test_fake_models_end_to_end_through_the_cli(tmp_path, video):
+    result = run(FAKE_CLI + ["--", "--source", str(video), "--csv", str(tmp_path / "s.csv"),
+                             "--output", str(tmp_path / "o.mp4"), "--set", "tracking.lost_track_s=0.3"])
+    assert result.returncode == 0, result.stderr
+    plates = sorted(r["plate"] for r in csv.DictReader(open(tmp_path / "s.csv", encoding="utf-8")))
+    assert plates == sorted([str(PLATE_A), str(PLATE_B)])
+
+
+def playable_frames(path):
+    cap = cv2.VideoCapture(str(path))
+    count = 0
+    while cap.read()[0]:
+        count += 1
+    return count
+
+
+def start_and_signal(tmp_path, video, sig, extra=()):
+    """Starts a slow run (50 ms per frame), waits until it is mid-video, sends `sig`."""
+    csv_path, out = tmp_path / "s.csv", tmp_path / "o.mp4"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(FAKE_CLI + ["--detect-delay", "0.05", "--", "--source", str(video),
+                                        "--csv", str(csv_path), "--output", str(out), "--no-progress", *extra],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and out.stat().st_size > 0):
+        time.sleep(0.05)  # the video file appears once the first frame is processed
+    time.sleep(1.0)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=30)
+    return proc.returncode, err, csv_path, out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_video_flushes_csv_and_closes_video(tmp_path, video, sig):
+    code, err, csv_path, out = start_and_signal(tmp_path, video, sig)
+    assert code == 0, err
+    assert "Traceback" not in err
+    plates = [r["plate"] for r in csv.DictReader(open(csv_path, encoding="utf-8"))]
+    assert str(PLATE_A) in plates and len(plates) == len(set(plates))  # open track flushed, once
+    frames = playable_frames(out)
+    assert 5 < frames < 90
+
+
+def test_image_folder_through_the_cli(tmp_path):
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    frames = two_plate_frames(20)
+    cv2.imwrite(str(folder / "a.png"), frames[15])
+    (folder / "b.png").write_bytes(b"broken")
+    result = run(FAKE_CLI + ["--", "--source", str(folder), "--csv", str(tmp_path / "s.csv"),
+                             "--output", str(tmp_path / "annotated")])
+    assert result.returncode == 0, result.stderr
+    assert "b.png" in result.stderr  # the warning
+    sightings = list(csv.DictReader(open(tmp_path / "s.csv", encoding="utf-8")))
+    assert sorted(r["plate"] for r in sightings) == sorted([str(PLATE_A), str(PLATE_B)])
+    assert all(r["source"] == str(folder / "a.png") for r in sightings)
+    assert (tmp_path / "annotated" / "a.png").is_file()
