@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 import cv2  # noqa: E402
 
 from stream_lpr.capture import open_source  # noqa: E402
-from stream_lpr.cli import load_models, resolve_config_path  # noqa: E402
+from stream_lpr.cli import load_models, resolve_config_path, resolve_weights  # noqa: E402
 from stream_lpr.config import load_config  # noqa: E402
 from stream_lpr.overlay import Overlay  # noqa: E402
 from stream_lpr.pipeline import Outputs, run_pipeline  # noqa: E402
@@ -87,12 +87,12 @@ def run_pipeline_mode(config, video: Path, detector, readers, out_dir: Path, wri
     }
 
 
-def run_naive(config, video: Path, detector_pt: Path, reader) -> dict:
+def run_naive(config, video: Path, weights: Path, reader) -> dict:
     """ultralytics model.track on every frame, then every crop read, all in one thread."""
     from ultralytics import YOLO, settings
 
     settings.update({"sync": False})
-    model = YOLO(str(detector_pt))
+    model = YOLO(str(weights), task="pose" if str(weights).endswith(".onnx") else None)
     cap = cv2.VideoCapture(str(video))
     frames = reads = 0
     start = time.perf_counter()
@@ -137,6 +137,8 @@ def main() -> int:
     parser.add_argument("--video", type=Path, help="input video (default: a generated 1280x720 clip)")
     parser.add_argument("--frames", type=int, default=300, help="length of the generated clip")
     parser.add_argument("--config", default="config.yaml")
+    parser.add_argument("--naive-weights", type=Path,
+                        help="detector file for the naive baseline (default: the pipeline's, so only the design differs)")
     parser.add_argument("--skip-naive", action="store_true")
     args = parser.parse_args()
     config_path = resolve_config_path(args.config)
@@ -155,8 +157,8 @@ def main() -> int:
         "pipeline, live (paced)": run_pipeline_mode(config, video, detector, readers, work, True, True),
     }
     if not args.skip_naive:
-        detector_pt = Path(config.models.detector).with_suffix(".pt")
-        results["naive model.track"] = run_naive(config, video, detector_pt, readers[0])
+        weights = args.naive_weights or resolve_weights(config.models.detector, config_path)
+        results["naive model.track"] = run_naive(config, video, weights, readers[0])
     for name, r in results.items():
         print_row(name, r)
     if "naive model.track" in results:

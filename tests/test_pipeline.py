@@ -149,3 +149,46 @@ def test_empty_frames_end_tracks(tmp_path):
     _, sightings = run(load_config(None, {"tracking.lost_track_s": 0.3}), path, tmp_path, video=False)
     assert [r["plate"] for r in sightings] == [str(PLATE_A)] * 2  # two separate sightings
     assert [int(r["track_id"]) for r in sightings] == [1, 2]
+
+
+class DyingCamera:
+    """Serves the given frames at ~100 fps, then the stream dies for good."""
+
+    def __init__(self, frames):
+        self.frames = list(frames)
+
+    def read(self):
+        if not self.frames:
+            return False, None
+        threading.Event().wait(0.01)
+        return True, self.frames.pop(0)
+
+    def get(self, prop):
+        return 30.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self):
+        pass
+
+
+def test_live_source_dying_mid_run_flushes_tracks_and_ends_threads(tmp_path):
+    from stream_lpr.capture import LiveSource
+    from stream_lpr.errors import SourceError
+
+    config = load_config(None, {"capture.reconnect_initial_s": 0.02, "capture.reconnect_max_s": 0.05,
+                                "capture.give_up_after_s": 0.2})
+    opens = []
+
+    def opener():
+        opens.append(1)
+        if len(opens) > 1:
+            raise SourceError("cannot connect to rtsp://cam")
+        return DyingCamera(two_plate_frames(30))
+
+    source = LiveSource("rtsp://user:secret@cam", config.capture, opener)
+    outputs = Outputs(csv=CsvSink(tmp_path / "s.csv"), video=VideoSink(tmp_path / "o.mp4", 30))
+    stats = run_pipeline(config, source, ColourDetector(), [ColourReader(PALETTE)], outputs, Overlay(config.overlay))
+    assert stats.error and "gave up" in stats.error and "secret" not in stats.error
+    assert sorted(r["plate"] for r in rows(tmp_path / "s.csv")) == sorted([str(PLATE_A), str(PLATE_B)])
+    assert frame_count(tmp_path / "o.mp4") == stats.frames > 0
+    alive = [t.name for t in threading.enumerate() if t.name == "grabber" or t.name.startswith("reader-")]
+    assert alive == []
