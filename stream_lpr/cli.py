@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         source.close()
         raise
     overlay = None
-    if outputs.video or outputs.window or outputs.images_dir:
+    if outputs.draws:
         from stream_lpr.overlay import Overlay
 
         overlay = Overlay(config.overlay)

@@ -74,6 +74,7 @@ class ReadResult:
     job: ReadJob
     read: object | None  # recognition.PlateRead (typed loosely: workers never import the model)
     error: str | None = None
+    read_s: float = 0.0  # this crop's share of its batch's reader time
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,250 @@
+"""What the main thread does with each frame: detect, track, pick crops, vote, draw, write.
+
+No threads or queues here: crops go out and reads come back through a ReadChannel that
+pipeline.py implements with worker threads (and tests can implement inline). The processor
+owns the tracker, the read policy, the voter and the sinks, so none of them needs a lock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from stream_lpr.config import Config
+from stream_lpr.overlay import HudStats, Overlay
+from stream_lpr.readpolicy import ReadPolicy, quad_geometry
+from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, TrackedPlate
+from stream_lpr.rectify import rectify
+from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
+from stream_lpr.tracking import PlateTracker
+from stream_lpr.voting import PlateVoter
+
+_LATENCY_SAMPLES = 10000
+_FPS_SMOOTHING = 0.05  # weight of the newest frame interval in the displayed fps
+_STILL_READ_WAIT_S = 30.0  # longest a still image waits for its reads
+_POLL_S = 0.1
+
+
+@dataclass
+class Stats:
+    """Run counters. The grabber thread writes `dropped_frames` and the decode time; everything
+    else is written by the main thread only."""
+
+    frames: int = 0
+    dropped_frames: int = 0  # live sources: frames replaced by newer ones before processing
+    reads: int = 0
+    dropped_reads: int = 0  # crops not read because the read queue was full
+    failed_reads: int = 0
+    sightings: int = 0
+    fps: float = 0.0
+    stage_ms: Counter = field(default_factory=Counter)  # summed milliseconds per stage
+    stage_n: Counter = field(default_factory=Counter)
+    latency_ms: deque = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
+    frame_queue: int = 0
+    read_queue: int = 0
+    max_frame_queue: int = 0
+    max_read_queue: int = 0
+    stopped_by_user: bool = False
+    error: str | None = None
+
+    def add_time(self, stage: str, seconds: float, count: int = 1) -> None:
+        self.stage_ms[stage] += seconds * 1000.0
+        self.stage_n[stage] += count
+
+    def mean_ms(self, stage: str) -> float:
+        return self.stage_ms[stage] / self.stage_n[stage] if self.stage_n[stage] else 0.0
+
+    def latency_p95(self) -> float | None:
+        return float(np.percentile(list(self.latency_ms), 95)) if self.latency_ms else None
+
+
+@dataclass
+class Outputs:
+    """The sinks of one run; any may be None."""
+
+    csv: CsvSink | None = None
+    video: VideoSink | None = None
+    window: Window | None = None
+    crops: CropSaver | None = None
+    images_dir: str | None = None  # still-image sources: annotated images go here
+
+    @property
+    def draws(self) -> bool:
+        return self.video is not None or self.window is not None or self.images_dir is not None
+
+    def close(self) -> None:
+        for sink in (self.csv, self.video, self.window):
+            if sink is not None:
+                sink.close()
+
+
+class ReadChannel(Protocol):
+    def submit(self, job: ReadJob) -> bool:
+        """Queues a crop; False when it was dropped (queue full) or the run is stopping."""
+
+    def poll(self, wait_s: float) -> list[ReadResult]:
+        """Finished reads; waits up to `wait_s` for the first when none is ready."""
+
+    def depth(self) -> int:
+        """Crops waiting for a reader."""
+
+
+class FrameProcessor:
+    def __init__(self, config: Config, detector, channel: ReadChannel, outputs: Outputs,
+                 overlay: Overlay | None, stats: Stats, live: bool) -> None:
+        self.config, self.detector, self.channel = config, detector, channel
+        self.outputs, self.overlay, self.stats, self.live = outputs, overlay, stats, live
+        self.tracker = PlateTracker(config.tracking)
+        self.policy = ReadPolicy(config.read_policy)
+        self.voter = PlateVoter(config.voting)
+        self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
+        self.closing: set[int] = set()  # ended tracks waiting for their reads
+        self._last_frame_at: float | None = None
+
+    def process(self, frame: Frame) -> bool:
+        """Handles one frame; returns True when the user asked to quit (window q)."""
+        start = time.perf_counter()
+        detections = self.detector.detect(frame.image)
+        detected = time.perf_counter()
+        self.stats.add_time("detect", detected - start)
+        tracked = self._track(frame, detections)
+        self.stats.add_time("track", time.perf_counter() - detected)
+        self.collect_results()
+        if frame.still:  # a still image is its own scope: its reads first, then its tracks end
+            self.wait_for_reads({p.track_id for p in tracked}, _STILL_READ_WAIT_S)
+        quit_requested = self._render(frame, tracked)
+        if frame.still:
+            self.closing.update(p.track_id for p in tracked)
+        self.close_finished()
+        self._count_frame(frame)
+        return quit_requested
+
+    def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
+        if frame.still:
+            ids = self.tracker.assign_new(len(detections))
+            tracked = [TrackedPlate(tid, np.asarray(detections.xyxy[i], np.float32),
+                                    np.asarray(detections.corners[i], np.float32),
+                                    float(detections.confidence[i]), i) for i, tid in enumerate(ids)]
+        else:
+            update = self.tracker.update(np.asarray(detections.xyxy), np.asarray(detections.confidence),
+                                         np.asarray(detections.corners), frame.timestamp_s)
+            tracked = update.tracked
+            self.closing.update(update.ended)
+        for plate in tracked:
+            self.voter.observe(plate, frame)
+            self._maybe_read(plate, frame)
+        return tracked
+
+    def _maybe_read(self, plate: TrackedPlate, frame: Frame) -> None:
+        """Queues a read when the policy says the crop is worth it (stills: always)."""
+        if not frame.still and not (self.policy.due(plate.track_id, frame.timestamp_s)
+                                    and self.policy.geometry_ok(plate.corners)):
+            return
+        crop = rectify(frame.image, plate.corners)
+        quality = self.policy.judge(plate.corners, crop)
+        if quality is None:
+            if not frame.still:
+                return
+            width, frontal = quad_geometry(plate.corners)  # a still has one chance: read anyway
+            quality = CropQuality(width, 0.0, frontal, 0.1)
+        job = ReadJob(plate.track_id, frame.index, frame.timestamp_s, crop, plate.xyxy, quality)
+        if self.channel.submit(job):
+            self.in_flight[job.track_id] += 1
+            self.policy.mark_read(plate.track_id, frame.timestamp_s)
+            self.stats.max_read_queue = max(self.stats.max_read_queue, self.channel.depth())
+        elif self.live:
+            self.stats.dropped_reads += 1
+
+    def collect_results(self, wait_s: float = 0.0) -> None:
+        """Folds finished reads into the votes."""
+        for result in self.channel.poll(wait_s):
+            self.in_flight[result.job.track_id] -= 1
+            self.stats.add_time("read", result.read_s)
+            if result.read is None:
+                self.stats.failed_reads += 1
+                continue
+            self.stats.reads += 1
+            self.voter.add(result.job, result.read.scores, result.read.reading)
+
+    def wait_for_reads(self, ids: set[int] | None, timeout_s: float) -> None:
+        """Waits until the tracks `ids` (None: all) have no read in flight, or the timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not any(n > 0 and (ids is None or t in ids) for t, n in self.in_flight.items()):
+                return
+            self.collect_results(wait_s=_POLL_S)
+
+    def close_finished(self, force: bool = False) -> None:
+        """Writes the sightings of ended tracks whose reads are all in (or all, if `force`)."""
+        for track_id in sorted(self.closing):
+            if self.in_flight[track_id] > 0 and not force:
+                continue
+            self.closing.discard(track_id)
+            self.in_flight.pop(track_id, None)
+            self.policy.forget(track_id)
+            self._write_sighting(track_id)
+
+    def end_all(self) -> None:
+        """End of the run: every open track becomes a sighting now."""
+        self.closing.update(self.tracker.end_all())
+        self.closing.update(self.voter.open_ids)
+        self.close_finished(force=True)
+
+    def _write_sighting(self, track_id: int) -> None:
+        sighting = self.voter.close(track_id)
+        if sighting is None:
+            return
+        if not sighting.verdict.readable and not self.config.output.log_unread:
+            return
+        if self.outputs.crops is not None:
+            sighting = replace(sighting, crop_path=self.outputs.crops.save(sighting))
+        if self.outputs.csv is not None:
+            self.outputs.csv.write(sighting)
+        self.stats.sightings += 1
+
+    def _render(self, frame: Frame, tracked: list[TrackedPlate]) -> bool:
+        out = self.outputs
+        if self.overlay is None or not out.draws:
+            return False
+        start = time.perf_counter()
+        plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
+        scene = self.overlay.draw(frame.image, plates, self._hud(frame))
+        drawn = time.perf_counter()
+        self.stats.add_time("draw", drawn - start)
+        quit_requested = False
+        if out.video is not None:
+            out.video.write(scene)
+        if out.images_dir is not None and frame.still:
+            _write_image(out.images_dir, frame.source, scene)
+        if out.window is not None:
+            quit_requested = out.window.show(scene)
+        self.stats.add_time("encode", time.perf_counter() - drawn)
+        return quit_requested
+
+    def _hud(self, frame: Frame) -> HudStats:
+        latency = (time.monotonic() - frame.captured_at) * 1000.0 if self.live else None
+        return HudStats(self.stats.fps, self.stats.dropped_frames, self.stats.frame_queue,
+                        self.channel.depth(), self.stats.dropped_reads, latency)
+
+    def _count_frame(self, frame: Frame) -> None:
+        now = time.monotonic()
+        if self._last_frame_at is not None:
+            instant = 1.0 / max(now - self._last_frame_at, 1e-6)
+            fps = self.stats.fps
+            self.stats.fps = instant if fps == 0 else fps + _FPS_SMOOTHING * (instant - fps)
+        self._last_frame_at = now
+        self.stats.frames += 1
+        if self.live:
+            self.stats.latency_ms.append((now - frame.captured_at) * 1000.0)
+
+
+def _write_image(folder: str, source: str, image: np.ndarray) -> None:
+    path = Path(folder) / Path(source).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), image)
