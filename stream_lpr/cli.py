@@ -135,7 +135,7 @@ def build_outputs(config: Config, source):
     out = config.output
     outputs = Outputs()
     try:
-        outputs.window = Window() if out.show else None
+        outputs.window = Window(check=False) if out.show else None  # run() checked
         outputs.csv = CsvSink(out.csv) if out.csv else None
         if out.video and source.info.still:
             outputs.images_dir = out.video

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -107,24 +108,35 @@ class VideoSink:
         self.close()
 
 
+_PROBE = "import cv2; cv2.namedWindow('probe'); cv2.waitKey(1); cv2.destroyAllWindows()"
+_PROBE_TIMEOUT_S = 20.0
+
+
 def check_display() -> None:
-    """Raises DisplayError when no window can be shown (no X/Wayland, or a headless OpenCV)."""
+    """Raises DisplayError when no window can be shown (no X/Wayland, or a headless OpenCV).
+
+    The probe runs in a child process: with an unreachable DISPLAY, OpenCV's Qt backend
+    aborts the whole process instead of raising, which would lose the run without a word.
+    """
+    hint = "use --output annotated.mp4 to save the annotated video instead"
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        raise DisplayError("--show needs a display but none is available (DISPLAY is not set); "
-                           "use --output annotated.mp4 to save the annotated video instead")
+        raise DisplayError(f"--show needs a display but none is available (DISPLAY is not set); {hint}")
     try:
-        cv2.namedWindow("stream_lpr_probe", cv2.WINDOW_NORMAL)
-        cv2.destroyWindow("stream_lpr_probe")
-    except cv2.error:
-        raise DisplayError("--show needs an OpenCV with GUI support (opencv-python-headless has none); "
-                           "use --output annotated.mp4 to save the annotated video instead") from None
+        probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, timeout=_PROBE_TIMEOUT_S)
+        ok = probe.returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        raise DisplayError(f"--show cannot open a window (display unreachable, or OpenCV built without "
+                           f"GUI support); {hint}")
 
 
 class Window:
     """Live window; `show` returns True when the user pressed q or Esc."""
 
-    def __init__(self, title: str = "stream_lpr") -> None:
-        check_display()
+    def __init__(self, title: str = "stream_lpr", check: bool = True) -> None:
+        if check:  # callers that already checked (the CLI, before loading models) skip the probe
+            check_display()
         self.title = title
         cv2.namedWindow(title, cv2.WINDOW_NORMAL)
 

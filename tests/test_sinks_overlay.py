@@ -81,6 +81,12 @@ def test_no_display_is_a_clear_error(monkeypatch):
         check_display()
 
 
+def test_unreachable_display_is_a_clear_error_not_an_abort(monkeypatch):
+    monkeypatch.setenv("DISPLAY", ":97")  # no X server there: Qt would abort the process
+    with pytest.raises(DisplayError, match="--output"):
+        check_display()
+
+
 def test_font_is_found_and_renders_japanese():
     font = find_cjk_font()
     assert font.is_file()
