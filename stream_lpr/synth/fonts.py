@@ -1,0 +1,90 @@
+"""Finds the fonts the renderer draws with, at run time, from pip and Debian packages.
+
+Plate makers draw every plate by hand from a shared style and no official font exists, so the
+renderer mixes several gothic (and one mincho) faces to keep the reader from learning one font.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import ImageFont
+
+from stream_lpr.errors import StreamLprError
+
+_DEBIAN = Path("/usr/share/fonts")
+
+
+@dataclass(frozen=True)
+class FontFace:
+    path: Path
+    index: int = 0  # face index inside a .ttc collection
+
+    def load(self, size: int) -> ImageFont.FreeTypeFont:
+        return _load(self.path, self.index, size)
+
+
+@functools.lru_cache(maxsize=256)
+def _load(path: Path, index: int, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), size, index=index)
+
+
+def _pip_ipaex_gothic() -> list[FontFace]:
+    try:
+        import matplotlib_fontja
+    except ImportError:
+        return []
+    path = Path(matplotlib_fontja.__file__).parent / "fonts" / "ipaexg.ttf"
+    return [FontFace(path)] if path.exists() else []
+
+
+# Japanese faces for region names and kana: (Debian package, file, .ttc index).
+_JAPANESE = [
+    ("fonts-noto-cjk", "opentype/noto/NotoSansCJK-Bold.ttc", 0),
+    ("fonts-noto-cjk", "opentype/noto/NotoSansCJK-Regular.ttc", 0),
+    ("fonts-ipafont-gothic", "opentype/ipafont-gothic/ipag.ttf", 0),
+    ("fonts-ipaexfont-mincho", "opentype/ipaexfont-mincho/ipaexm.ttf", 0),
+    ("fonts-takao-gothic", "truetype/takao-gothic/TakaoGothic.ttf", 0),
+    ("fonts-vlgothic", "truetype/vlgothic/VL-Gothic-Regular.ttf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus1-Bold.otf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus2-ExtraBold.otf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus1-Medium.otf", 0),
+]
+# Condensed bold gothic faces for digits and Latin letters.
+_DIGITS = [
+    ("fonts-liberation", "truetype/liberation/LiberationSansNarrow-Bold.ttf", 0),
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSansCondensed-Bold.ttf", 0),
+    ("fonts-roboto-unhinted", "truetype/roboto/unhinted/RobotoCondensed-Bold.ttf", 0),
+    ("fonts-roboto-unhinted", "truetype/roboto/unhinted/RobotoCondensed-Medium.ttf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus1-Bold.otf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus2-ExtraBold.otf", 0),
+    ("fonts-noto-cjk", "opentype/noto/NotoSansCJK-Bold.ttc", 0),
+]
+
+
+def _installed(table: list[tuple[str, str, int]]) -> list[FontFace]:
+    return [FontFace(_DEBIAN / rel, index) for _, rel, index in table if (_DEBIAN / rel).exists()]
+
+
+def _require(faces: list[FontFace], role: str, table: list[tuple[str, str, int]]) -> list[FontFace]:
+    if not faces:
+        packages = " ".join(sorted({pkg for pkg, _, _ in table}))
+        raise StreamLprError(
+            f"no font found for {role}; install one of: apt-get install {packages} "
+            "(or pip install matplotlib-fontja)"
+        )
+    return faces
+
+
+@functools.lru_cache(maxsize=1)
+def japanese_faces() -> list[FontFace]:
+    """Faces that cover every region name and kana."""
+    return _require(_installed(_JAPANESE) + _pip_ipaex_gothic(), "Japanese text", _JAPANESE)
+
+
+@functools.lru_cache(maxsize=1)
+def digit_faces() -> list[FontFace]:
+    """Faces for the designation and class numbers."""
+    return _require(_installed(_DIGITS) + _pip_ipaex_gothic(), "plate digits", _DIGITS)

@@ -1,0 +1,108 @@
+"""Draws random plate descriptions, with the rare cases weighted up so the reader sees them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from stream_lpr import plate_format as pf
+
+_HIRAGANA_REGIONS = [r for r in pf.REGIONS if all("ぁ" <= ch <= "ゖ" for ch in r)]
+_LONG_REGIONS = [r for r in pf.REGIONS if len(r) >= 3]
+_SHORT_REGIONS = [r for r in pf.REGIONS if len(r) == 1]
+
+
+@dataclass(frozen=True)
+class PlateStyle:
+    """How a plate looks beyond its text."""
+
+    large: bool = False  # 大板: 440 x 220 mm, four bolts
+    graphic_frame: str = ""  # graphic plates: "", "kei" (yellow frame) or "commercial" (green)
+    rear: bool = False  # rear plates carry the seal cap over the left bolt
+    holder: bool = False  # a plate frame covering the edges
+    bolt_covers: bool = False
+    lit: bool = False  # 字光式: characters glow, plate face darker
+
+
+@dataclass(frozen=True)
+class PlateSpec:
+    text: pf.PlateText
+    style: PlateStyle
+
+
+def sample_region(rng: np.random.Generator) -> str:
+    roll = rng.random()
+    if roll < 0.12:
+        return str(rng.choice(_LONG_REGIONS))
+    if roll < 0.18:
+        return str(rng.choice(_HIRAGANA_REGIONS))
+    if roll < 0.21:
+        return str(rng.choice(_SHORT_REGIONS))
+    return str(rng.choice(pf.REGIONS))
+
+
+def sample_class_number(rng: np.random.Generator, kei: bool) -> str:
+    first = str(rng.choice(list("4567" if kei else "0123456789"), p=None))
+    if not kei and rng.random() < 0.6:
+        first = "3" if rng.random() < 0.6 else first  # ordinary passenger cars dominate
+    length = rng.choice([1, 2, 3], p=[0.12, 0.18, 0.70])
+    if length == 1:
+        return first
+    if length == 2:
+        return first + str(rng.integers(0, 10))
+    if rng.random() < 0.25:  # letters since 2018, only in positions 2-3
+        pool = "PXY" if kei else pf.CLASS_LETTERS
+        second = str(rng.choice(list(pool + "0123456789")))
+        third = str(rng.choice(list(pf.CLASS_LETTERS + "0123456789")))
+        return first + second + third
+    if kei:
+        return first + str(rng.choice(["8", "9"])) + str(rng.integers(0, 10))
+    return first + str(rng.integers(0, 10)) + str(rng.integers(0, 10))
+
+
+def sample_number(rng: np.random.Generator) -> str:
+    digits = rng.choice([1, 2, 3, 4], p=[0.12, 0.14, 0.18, 0.56])
+    low, high = 10 ** (digits - 1), 10**digits - 1
+    return pf.number_display(int(rng.integers(low, high + 1)))
+
+
+def sample_kana(rng: np.random.Generator, plate_type: str) -> str:
+    if rng.random() < 0.08:
+        return str(rng.choice(pf.KANA))  # any letter, so the reader never trusts colour alone
+    pools = {
+        "private": pf.KANA_PRIVATE + pf.KANA_RENTAL + "よ" + pf.LATIN_KANA,
+        "commercial": pf.KANA_COMMERCIAL,
+        "kei": pf.KANA_KEI_PRIVATE + "わAB",
+        "kei_commercial": pf.KANA_KEI_COMMERCIAL,
+        "graphic": pf.KANA_PRIVATE + pf.KANA_KEI_PRIVATE + pf.KANA_COMMERCIAL,
+    }
+    return str(rng.choice(list(pools[plate_type])))
+
+
+def sample_plate_type(rng: np.random.Generator) -> str:
+    return str(rng.choice(pf.PLATE_TYPES, p=[0.38, 0.22, 0.12, 0.12, 0.16]))
+
+
+def sample_plate(rng: np.random.Generator) -> PlateSpec:
+    plate_type = sample_plate_type(rng)
+    graphic_frame = ""
+    if plate_type == "graphic":
+        graphic_frame = str(rng.choice(["", "kei", "commercial"], p=[0.5, 0.3, 0.2]))
+    kei = plate_type in ("kei", "kei_commercial") or graphic_frame == "kei"
+    text = pf.PlateText(
+        region=sample_region(rng),
+        class_number=sample_class_number(rng, kei),
+        kana=sample_kana(rng, plate_type),
+        number=sample_number(rng),
+        plate_type=plate_type,
+    )
+    style = PlateStyle(
+        large=bool(rng.random() < 0.08 and not kei),
+        graphic_frame=graphic_frame,
+        rear=bool(rng.random() < 0.5),
+        holder=bool(rng.random() < 0.35),
+        bolt_covers=bool(rng.random() < 0.3),
+        lit=bool(rng.random() < 0.03 and plate_type in ("private", "commercial")),
+    )
+    return PlateSpec(text, style)
