@@ -29,6 +29,7 @@ from stream_lpr.errors import ConfigError, StreamLprError, WeightsError  # noqa:
 
 log = logging.getLogger("stream_lpr")
 DEFAULT_CONFIG = "config.yaml"
+_VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm"}
 _PROG = "stream-lpr"
 
 
@@ -128,6 +129,14 @@ def load_models(config: Config, config_path: Path | None):
     return detector, readers
 
 
+def check_outputs(config: Config, source) -> None:
+    """Argument mistakes that can be caught before the (slow) model loading."""
+    video = config.output.video
+    if video and source.info.still and Path(video).suffix.lower() in _VIDEO_SUFFIXES:
+        raise ConfigError(f"--output {video}: for an image source, --output is a folder "
+                          "for the annotated images, not a video file")
+
+
 def build_outputs(config: Config, source):
     from stream_lpr.pipeline import Outputs
     from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
@@ -194,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
         check_display()
     source = open_source(args.source, config.capture, realtime=args.realtime)
     try:
+        check_outputs(config, source)
         detector, readers = load_models(config, config_path)
         outputs = build_outputs(config, source)
     except BaseException:

@@ -60,9 +60,14 @@ def test_source_is_required():
     (["--source", "{video}", "--detector", "/nonexistent/detector.onnx"], 1, "weights not found"),
     (["--source", "{video}", "--reader", "/nonexistent/reader.pt"], 1, "weights not found"),
     (["--source", "{video}", "--show"], 1, "--output"),
+    (["--source", "{folder}", "--output", "out.mp4"], 2, "is a folder"),
 ])
 def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
-    result = run(REAL_CLI + [a.replace("{video}", str(video)) for a in args])
+    folder = video.parent / "images"
+    folder.mkdir(exist_ok=True)
+    cv2.imwrite(str(folder / "a.png"), two_plate_frames(1)[0])
+    args = [a.replace("{video}", str(video)).replace("{folder}", str(folder)) for a in args]
+    result = run(REAL_CLI + args)
     line = one_line_error(result)
     assert result.returncode == code and fragment in line
     assert "hunter2" not in result.stderr + result.stdout
