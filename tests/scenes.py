@@ -44,7 +44,7 @@ def background(size: tuple[int, int] = SIZE, seed: int = 0) -> np.ndarray:
     """Sky, buildings, road: enough texture that the detector has things to ignore."""
     rng = np.random.default_rng(seed)
     w, h = size
-    image = np.zeros((h, w, 3), np.uint8)
+    image = np.full((h, w, 3), (120, 130, 135), np.uint8)  # walls behind the street
     image[: h // 3] = (200, 170, 140)
     for _ in range(12):
         x, bw, bh = int(rng.integers(0, w)), int(rng.integers(60, 200)), int(rng.integers(80, h // 2))
@@ -61,9 +61,9 @@ def paste_plate(frame: np.ndarray, plate_image: np.ndarray, centre: np.ndarray, 
     """Draws a car body and warps the plate image to `width` px centred at `centre`. Returns corners."""
     height = width / 2
     cx, cy = centre
-    body = (int(cx - 1.6 * width), int(cy - 1.4 * width), int(cx + 1.6 * width), int(cy + 0.6 * width))
+    body = (int(cx - 1.3 * width), int(cy - 1.2 * width), int(cx + 1.3 * width), int(cy + 0.5 * width))
     cv2.rectangle(frame, body[:2], body[2:], (40, 40, 150), -1)
-    cv2.rectangle(frame, (body[0] + 10, body[1] + 10), (body[2] - 10, int(cy - 0.9 * width)), (60, 50, 40), -1)
+    cv2.rectangle(frame, (body[0] + 10, body[1] + 10), (body[2] - 10, int(cy - 0.7 * width)), (60, 50, 40), -1)
     corners = np.array([[cx - width / 2, cy - height / 2], [cx + width / 2, cy - height / 2],
                         [cx + width / 2, cy + height / 2], [cx - width / 2, cy + height / 2]], np.float32)
     ph, pw = plate_image.shape[:2]
