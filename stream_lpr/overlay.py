@@ -21,16 +21,20 @@ from stream_lpr.errors import StreamLprError
 from stream_lpr.records import TrackedPlate, Verdict
 
 BGR = tuple[int, int, int]
-# Plate-type colours as (label background, label text, quad), BGR, after the real plates.
-PLATE_COLOURS: dict[str, tuple[BGR, BGR, BGR]] = {
-    "private": ((213, 216, 215), (23, 74, 25), (60, 200, 60)),
-    "kei": ((9, 194, 241), (17, 17, 17), (9, 194, 241)),
-    "commercial": ((23, 74, 25), (213, 216, 215), (30, 120, 30)),
-    "kei_commercial": ((17, 17, 17), (9, 194, 241), (0, 140, 255)),
-    "graphic": ((230, 220, 170), (23, 74, 25), (230, 200, 60)),
-    "unknown": ((80, 80, 80), (255, 255, 255), (180, 180, 180)),
+# Label colours per plate type, as (background, text) in BGR, after the real plates, so the
+# label reads like the plate it names.
+PLATE_COLOURS: dict[str, tuple[BGR, BGR]] = {
+    "private": ((213, 216, 215), (23, 74, 25)),
+    "kei": ((9, 194, 241), (17, 17, 17)),
+    "commercial": ((23, 74, 25), (213, 216, 215)),
+    "kei_commercial": ((17, 17, 17), (9, 194, 241)),
+    "graphic": ((230, 220, 170), (23, 74, 25)),
+    "unknown": ((80, 80, 80), (255, 255, 255)),
 }
 _TENTATIVE = ((50, 50, 50), (200, 200, 200))  # label colours before a plate is stable
+# Quad colour shows the vote's state: it must stand out on any plate colour.
+_QUAD_STABLE: BGR = (0, 255, 0)
+_QUAD_TENTATIVE: BGR = (0, 165, 255)
 _DEBIAN_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 _DEBIAN_FONT_NAMES = ("ipaexg.ttf", "ipag.ttf", "NotoSansCJK-Bold.ttc", "NotoSansCJK-Regular.ttc",
                       "NotoSansCJKjp-Regular.otf", "NotoSansJP-Regular.otf", "TakaoGothic.ttf")
@@ -126,11 +130,12 @@ class Overlay:
     def _draw_plate(self, scene: np.ndarray, plate: TrackedPlate, verdict: Verdict | None) -> None:
         stable = verdict is not None and verdict.stable
         plate_type = verdict.plate_type if verdict is not None else "unknown"
-        bg, fg, quad_colour = PLATE_COLOURS.get(plate_type, PLATE_COLOURS["unknown"])
-        if not stable:
-            bg, fg = _TENTATIVE
+        bg, fg = PLATE_COLOURS.get(plate_type, PLATE_COLOURS["unknown"]) if stable else _TENTATIVE
         quad = np.round(plate.corners).astype(np.int32).reshape(-1, 1, 2)
-        cv2.polylines(scene, [quad], True, quad_colour, 3 if stable else 1, cv2.LINE_AA)
+        if stable:
+            cv2.polylines(scene, [quad], True, _QUAD_STABLE, 3, cv2.LINE_AA)
+        else:
+            cv2.polylines(scene, [quad], True, _QUAD_TENTATIVE, 1, cv2.LINE_AA)
         text = f"#{plate.track_id}"
         if verdict is not None and verdict.reads:
             text += " " + verdict.display("?")
