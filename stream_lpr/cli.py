@@ -242,6 +242,11 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+def _one_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines[:1]) + (" ..." if len(lines) > 1 else "") if lines else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # usage errors exit 2 with argparse's one-line message
@@ -249,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run(args)
     except StreamLprError as exc:
-        print(f"{_PROG}: error: {exc}", file=sys.stderr)
+        print(f"{_PROG}: error: {_one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:  # Ctrl+C before the pipeline took over the signal (model loading)
         print(f"{_PROG}: stopped", file=sys.stderr)
@@ -257,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if args.verbose:
             raise
-        print(f"{_PROG}: error: {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        print(f"{_PROG}: error: {type(exc).__name__}: {_one_line(exc)} (run with -v for details)", file=sys.stderr)
         return 1
 
 
