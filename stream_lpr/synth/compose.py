@@ -1,0 +1,261 @@
+"""Puts rendered plates into scenes with exact 4-corner labels.
+
+Backgrounds are the real photos in ../shared/data/scenes (a Japanese plate pasted over each
+boxed plate, so plates sit where real plates sit) and procedural ones. Plate-like distractors
+(signs, text, stickers, other countries' plates) are added unlabelled, as negatives.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from stream_lpr import plate_format as pf
+from stream_lpr.synth import degrade, fonts
+from stream_lpr.synth.render import RenderedPlate, render
+from stream_lpr.synth.sample import sample_plate
+
+DEFAULT_SCENES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "scenes"
+# Whole drives held out for testing: frames of one drive look alike, so a random frame split
+# would test on near-copies of training frames.
+HELD_OUT_DRIVES = ("ro_dashcam/dayride_type1_002", "ro_dashcam/dayride_type1_003")
+
+
+@dataclass(frozen=True)
+class SceneRecord:
+    path: Path
+    boxes: tuple[tuple[float, float, float, float], ...]
+    group: str  # the drive or photo set a frame belongs to
+
+
+@dataclass
+class PlateLabel:
+    corners: np.ndarray  # (4, 2) TL, TR, BR, BL in scene pixels
+    text: pf.PlateText
+
+
+@dataclass
+class Scene:
+    image: np.ndarray
+    plates: list[PlateLabel] = field(default_factory=list)
+
+
+def _group(image: str) -> str:
+    folder, name = image.split("/", 1)
+    if folder == "ro_dashcam":
+        return f"{folder}/{name.rsplit('_t', 1)[0]}"
+    return f"{folder}/{name}"
+
+
+def is_test_group(group: str) -> bool:
+    if group in HELD_OUT_DRIVES or group.startswith("jp_dashcam/"):
+        return True
+    if group.startswith("ro_dashcam/"):
+        return False
+    return int(hashlib.md5(group.encode()).hexdigest(), 16) % 5 == 0
+
+
+def load_scenes(root: Path = DEFAULT_SCENES, split: str = "train") -> list[SceneRecord]:
+    """The scene photos of one split ("train" or "test"), split by drive or photo set."""
+    labels = Path(root) / "labels.jsonl"
+    if not labels.exists():
+        raise FileNotFoundError(f"scene labels not found: {labels}")
+    records = []
+    for line in labels.read_text().splitlines():
+        item = json.loads(line)
+        group = _group(item["image"])
+        if is_test_group(group) != (split == "test"):
+            continue
+        boxes = tuple(tuple(p["box"]) for p in item["plates"])
+        records.append(SceneRecord(Path(root) / item["image"], boxes, group))
+    return records
+
+
+@functools.lru_cache(maxsize=64)
+def _read(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise FileNotFoundError(f"cannot read scene image {path}")
+    return image
+
+
+# ---------------------------------------------------------------- geometry
+
+
+def plate_quad(rng: np.random.Generator, centre: tuple[float, float], width: float,
+               max_yaw: float = 50.0, max_pitch: float = 30.0, max_roll: float = 8.0) -> np.ndarray:
+    """Corners of a 2:1 plate of about `width` px seen under a random yaw, pitch and roll."""
+    yaw = np.radians(rng.uniform(-max_yaw, max_yaw) * rng.random())
+    pitch = np.radians(rng.uniform(-max_pitch, max_pitch) * rng.random())
+    roll = np.radians(rng.normal(0, max_roll / 2))
+    pts = np.array([[-1, -0.5, 0], [1, -0.5, 0], [1, 0.5, 0], [-1, 0.5, 0]], np.float64)
+    ry = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    rx = np.array([[1, 0, 0], [0, np.cos(pitch), -np.sin(pitch)], [0, np.sin(pitch), np.cos(pitch)]])
+    rz = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
+    pts = pts @ (rz @ rx @ ry).T
+    distance = rng.uniform(4.0, 12.0)  # in plate half-widths: sets how strong perspective is
+    proj = pts[:, :2] / (pts[:, 2:3] + distance) * distance
+    proj *= width / max(proj[:, 0].max() - proj[:, 0].min(), 1e-6)
+    return (proj + np.array(centre)).astype(np.float32)
+
+
+def paste(canvas: np.ndarray, rendered: RenderedPlate, quad: np.ndarray) -> None:
+    """Warps the rendered plate so its corners land on quad, blending by its coverage."""
+    h, w = canvas.shape[:2]
+    matrix = cv2.getPerspectiveTransform(rendered.corners, quad.astype(np.float32))
+    rh, rw = rendered.alpha.shape
+    outline = cv2.perspectiveTransform(np.array([[[0, 0], [rw, 0], [rw, rh], [0, rh]]], np.float32), matrix)[0]
+    x0, y0 = np.maximum(np.floor(outline.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(outline.max(0)).astype(int) + 1, [w, h])
+    if x1 <= x0 or y1 <= y0:
+        return
+    shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
+    local = shift @ matrix
+    size = (int(x1 - x0), int(y1 - y0))
+    image = cv2.warpPerspective(rendered.image, local, size, flags=cv2.INTER_AREA if rw > size[0] else cv2.INTER_LINEAR)
+    alpha = cv2.warpPerspective(rendered.alpha, local, size, flags=cv2.INTER_LINEAR)[..., None]
+    region = canvas[y0:y1, x0:x1]
+    region[:] = (region * (1 - alpha) + image * alpha).astype(canvas.dtype)
+
+
+# ---------------------------------------------------------------- backgrounds and distractors
+
+
+def procedural_background(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    base = rng.uniform(30, 220, 3)
+    image = np.empty((h, w, 3), np.float32)
+    image[:] = base
+    image += (np.linspace(-1, 1, h)[:, None, None] * rng.uniform(-60, 60, 3)).astype(np.float32)
+    for _ in range(rng.integers(5, 30)):
+        colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        x, y = int(rng.uniform(0, w)), int(rng.uniform(0, h))
+        kind = rng.integers(3)
+        if kind == 0:
+            cv2.rectangle(image, (x, y), (x + int(rng.uniform(10, w / 2)), y + int(rng.uniform(10, h / 2))), colour, -1)
+        elif kind == 1:
+            cv2.ellipse(image, (x, y), (int(rng.uniform(5, w / 4)), int(rng.uniform(5, h / 4))), rng.uniform(0, 180), 0, 360, colour, -1)
+        else:
+            cv2.line(image, (x, y), (int(rng.uniform(0, w)), int(rng.uniform(0, h))), colour, int(rng.integers(1, 8)))
+    image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 3))
+    image += rng.normal(0, 6, image.shape).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def _distractor(rng: np.random.Generator) -> RenderedPlate:
+    """A sign, sticker or foreign plate: text on a panel that is not a Japanese plate."""
+    kind = rng.integers(3)
+    if kind == 0:  # a European or other long plate
+        w, h = int(rng.uniform(200, 260)), int(rng.uniform(45, 60))
+        text = "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"), int(rng.integers(5, 8))))
+        bg, fg = ((235, 235, 235), (20, 20, 20)) if rng.random() < 0.7 else ((40, 200, 240), (20, 20, 20))
+        face = fonts.digit_faces()[rng.integers(len(fonts.digit_faces()))]
+    elif kind == 1:  # a US-style plate or a sign with Latin text
+        w, h = int(rng.uniform(150, 240)), int(rng.uniform(70, 130))
+        text = "".join(rng.choice(list("ABCDEFGHKLMNPRSTUVWXYZ0123456789 "), int(rng.integers(3, 9))))
+        bg, fg = tuple(float(c) for c in rng.uniform(0, 255, 3)), tuple(float(c) for c in rng.uniform(0, 255, 3))
+        face = fonts.digit_faces()[rng.integers(len(fonts.digit_faces()))]
+    else:  # a Japanese sign, shop name or sticker
+        w, h = int(rng.uniform(120, 300)), int(rng.uniform(40, 150))
+        text = "".join(rng.choice(list("駐車場出口営業中東京大阪注意安全運転ありがとう"), int(rng.integers(2, 6))))
+        bg, fg = tuple(float(c) for c in rng.uniform(0, 255, 3)), tuple(float(c) for c in rng.uniform(0, 255, 3))
+        face = fonts.japanese_faces()[rng.integers(len(fonts.japanese_faces()))]
+    from PIL import Image, ImageDraw
+
+    panel = Image.new("RGB", (w, h), tuple(int(c) for c in bg))
+    font = face.load(max(8, int(h * rng.uniform(0.4, 0.7))))
+    ImageDraw.Draw(panel).text((w * 0.05, h * 0.15), text, font=font, fill=tuple(int(c) for c in fg))
+    image = np.asarray(panel, np.uint8).copy()
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    return RenderedPlate(image, np.ones((h, w), np.float32), corners)
+
+
+def _add_distractors(canvas: np.ndarray, rng: np.random.Generator, count: int) -> None:
+    h, w = canvas.shape[:2]
+    for _ in range(count):
+        d = _distractor(rng)
+        dw = rng.uniform(0.03, 0.3) * w
+        centre = (rng.uniform(0, w), rng.uniform(0, h))
+        quad = plate_quad(rng, centre, dw)
+        # plate_quad makes 2:1 shapes; stretch to the distractor's own aspect ratio.
+        ch = d.alpha.shape[0] / d.alpha.shape[1] * 2
+        mid = quad.mean(0)
+        quad = mid + (quad - mid) * np.array([1.0, ch], np.float32)
+        paste(canvas, d, quad)
+
+
+# ---------------------------------------------------------------- scenes
+
+
+def _occlude(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """Covers a slice of a plate's side (a pole, a pedestrian, another car)."""
+    x0, y0 = quad.min(0)
+    x1, y1 = quad.max(0)
+    frac = rng.uniform(0.1, 0.35)
+    colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
+    if rng.random() < 0.5:
+        cv2.rectangle(canvas, (int(x0 - 5), int(y0 - 5)), (int(x0 + (x1 - x0) * frac), int(y1 + 5)), colour, -1)
+    else:
+        cv2.rectangle(canvas, (int(x1 - (x1 - x0) * frac), int(y0 - 5)), (int(x1 + 5), int(y1 + 5)), colour, -1)
+
+
+def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
+    (ax0, ay0), (ax1, ay1) = a.min(0), a.max(0)
+    (bx0, by0), (bx1, by1) = b.min(0), b.max(0)
+    return ax0 < bx1 and bx0 < ax1 and ay0 < by1 and by0 < ay1
+
+
+def _plate_width(rng: np.random.Generator, frame_width: int) -> float:
+    """Plate widths from 20 px to 500 px (for a 1280 px frame), most of them small as on a road."""
+    return float(np.exp(rng.uniform(np.log(20), np.log(500)))) * frame_width / 1280
+
+
+def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tuple[int, int] = (1280, 720),
+            long_side: int | None = None, px_per_mm_max: float = 1.6) -> Scene:
+    """One scene: real photo (boxed plates replaced) or procedural background, plus extra plates.
+
+    long_side scales the scene (e.g. to the detector's input size) before plates are drawn, so
+    small training scenes cost no full-resolution work.
+    """
+    if scenes and rng.random() < 0.8:
+        record = scenes[rng.integers(len(scenes))]
+        canvas = _read(record.path)
+        scale = long_side / max(canvas.shape[:2]) if long_side else 1.0
+        canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale != 1.0 else canvas.copy()
+        targets = []
+        for box in record.boxes:
+            x1, y1, x2, y2 = (v * scale for v in box)
+            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+            width = max(x2 - x1, 2 * (y2 - y1)) * rng.uniform(1.0, 1.1)  # cover the original plate
+            targets.append(plate_quad(rng, (cx, cy), width, 15, 10, 3))
+    else:
+        if long_side:
+            size = (long_side, int(long_side * size[1] / size[0]))
+        canvas = procedural_background(rng, size)
+        targets = []
+    h, w = canvas.shape[:2]
+    for _ in range(rng.integers(0, 4)):
+        pw = _plate_width(rng, w)
+        margin = pw * 0.3 if rng.random() < 0.9 else -pw * 0.3  # some plates cut by the frame edge
+        centre = (rng.uniform(margin, w - margin), rng.uniform(margin / 2, h - margin / 2))
+        quad = plate_quad(rng, centre, pw)
+        if not any(_overlaps(quad, other) for other in targets):
+            targets.append(quad)
+    _add_distractors(canvas, rng, int(rng.integers(0, 4)))
+    scene = Scene(canvas)
+    for quad in targets:
+        spec = sample_plate(rng)
+        width = float(np.linalg.norm(quad[1] - quad[0]))
+        ppm = float(np.clip(width / 330.0 * 1.3, 0.3, px_per_mm_max))  # render no finer than needed
+        paste(canvas, render(spec, rng, ppm), quad)
+        if rng.random() < 0.1:
+            _occlude(canvas, quad, rng)
+        scene.plates.append(PlateLabel(quad, spec.text))
+    scene.image = degrade.camera(degrade.light(canvas, rng), rng, strength=0.7)
+    return scene

@@ -1,0 +1,66 @@
+"""Reader training samples made the way the pipeline makes its crops: a plate seen by a camera
+in its surroundings, then rectified from slightly wrong corners (as a detector gives them)."""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+
+from stream_lpr import plate_format as pf
+from stream_lpr.rectify import PLATE_SIZE, rectify
+from stream_lpr.synth import degrade
+from stream_lpr.synth.compose import SceneRecord, _read, paste, plate_quad, procedural_background
+from stream_lpr.synth.render import render
+from stream_lpr.synth.sample import sample_plate
+
+
+def source_width(rng: np.random.Generator, smallest: float = 40.0) -> float:
+    """Plate width in the source frame: small plates are common on a road, large ones near.
+    Below about 40 px the region name is a few pixels tall: nobody can read it."""
+    roll = rng.random()
+    if roll < 0.15:
+        return float(rng.uniform(smallest, max(smallest, 60.0)))
+    if roll < 0.65:
+        return float(rng.uniform(max(smallest, 60.0), 130))
+    return float(rng.uniform(130, 320))
+
+
+@functools.lru_cache(maxsize=512)
+def _small(path) -> np.ndarray:
+    """Scene photos at a third of their size: backgrounds for plate crops need no more."""
+    photo = _read.__wrapped__(path)
+    return cv2.resize(photo, None, fx=1 / 3, fy=1 / 3, interpolation=cv2.INTER_AREA)
+
+
+def _background(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    if scenes and rng.random() < 0.7:
+        photo = _small(scenes[rng.integers(len(scenes))].path)
+        ph, pw = photo.shape[:2]
+        cw, ch = min(pw, int(w * rng.uniform(1, 3))), min(ph, int(h * rng.uniform(1, 3)))
+        x, y = int(rng.integers(0, pw - cw + 1)), int(rng.integers(0, ph - ch + 1))
+        return cv2.resize(photo[y : y + ch, x : x + cw], (w, h), interpolation=cv2.INTER_AREA)
+    return procedural_background(rng, (w, h))
+
+
+def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None,
+                  corner_jitter: float = 0.025, smallest: float = 40.0) -> tuple[np.ndarray, pf.PlateText]:
+    """One rectified plate crop (PLATE_SIZE, BGR uint8) and its text."""
+    spec = sample_plate(rng)
+    width = source_width(rng, smallest)
+    # Render about 1.5x finer than the crop the reader gets, never finer than the camera sees.
+    ppm = float(np.clip(max(width, PLATE_SIZE[0]) / 330.0 * 1.5, 0.35, 0.8))
+    rendered = render(spec, rng, ppm)
+    cw, ch = int(width * 1.6) + 8, int(width * 1.1) + 8
+    canvas = _background(rng, scenes, (cw, ch))
+    quad = plate_quad(rng, (cw / 2 + rng.normal(0, 2), ch / 2 + rng.normal(0, 2)), width)
+    paste(canvas, rendered, quad)
+    canvas = degrade.camera(degrade.light(canvas, rng), rng)
+    # Detector corners are off by a few percent of the plate width; train on the same error.
+    noisy = quad + rng.normal(0, corner_jitter * width, quad.shape).astype(np.float32)
+    if rng.random() < 0.3:  # a whole-quad scale error: boxes a bit too tight or too loose
+        mid = noisy.mean(0)
+        noisy = mid + (noisy - mid) * rng.uniform(0.94, 1.08)
+    return rectify(canvas, noisy, PLATE_SIZE), spec.text

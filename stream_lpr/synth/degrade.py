@@ -1,0 +1,85 @@
+"""What the light and the camera do to a picture: uneven light, shadow bands, glare, colour
+casts, night and infrared, then blur, low resolution, sensor noise and JPEG artefacts."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def _gradient(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    angle = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    ramp = (xs * np.cos(angle) + ys * np.sin(angle)) / max(h, w)
+    return ramp - ramp.mean()
+
+
+def light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Lighting on the scene: returns float32 BGR."""
+    out = image.astype(np.float32)
+    h, w = out.shape[:2]
+    gain = np.ones((h, w), np.float32) * rng.uniform(0.6, 1.2)
+    if rng.random() < 0.6:  # uneven light
+        gain += _gradient(h, w, rng) * rng.uniform(0.2, 0.9)
+    if rng.random() < 0.25:  # a shadow band (pole, sign, another car) across the picture
+        mask = np.zeros((h, w), np.float32)
+        x = rng.uniform(0, w)
+        width = rng.uniform(0.05, 0.4) * w
+        slope = rng.uniform(-1.0, 1.0)
+        pts = np.array([[x, 0], [x + width, 0], [x + width + slope * h, h], [x + slope * h, h]], np.int32)
+        cv2.fillPoly(mask, [pts], 1.0)
+        mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, width * 0.1))
+        gain *= 1 - mask * rng.uniform(0.3, 0.7)
+    out *= np.clip(gain, 0.05, 2.0)[..., None]
+    if rng.random() < 0.2:  # glare: a bright soft spot
+        spot = np.zeros((h, w), np.float32)
+        centre = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
+        axes = (int(rng.uniform(0.05, 0.4) * w) + 1, int(rng.uniform(0.05, 0.3) * h) + 1)
+        cv2.ellipse(spot, centre, axes, rng.uniform(0, 180), 0, 360, 1.0, -1)
+        spot = cv2.GaussianBlur(spot, (0, 0), max(1.0, axes[0] * 0.5))
+        out += spot[..., None] * rng.uniform(60, 220)
+    if rng.random() < 0.5:  # colour cast: white balance, sodium lamps, tinted glass
+        out *= rng.uniform(0.8, 1.2, 3).astype(np.float32)
+    roll = rng.random()
+    if roll < 0.1:  # night: dark, crushed, lifted noise later
+        out = 255.0 * (np.clip(out, 0, 255) / 255.0) ** rng.uniform(1.3, 2.0) * rng.uniform(0.5, 0.9)
+    elif roll < 0.17:  # infrared camera: grey, plate bright against a darker scene
+        grey = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
+        grey = 255.0 * (grey / 255.0) ** rng.uniform(0.6, 1.0)
+        out = np.repeat(grey[..., None], 3, axis=2)
+    return out
+
+
+def motion_kernel(length: int, angle: float) -> np.ndarray:
+    k = np.zeros((length, length), np.float32)
+    c = (length - 1) / 2
+    dx, dy = np.cos(angle) * c, np.sin(angle) * c
+    cv2.line(k, (int(round(c - dx)), int(round(c - dy))), (int(round(c + dx)), int(round(c + dy))), 1.0, 1)
+    return k / max(k.sum(), 1e-6)
+
+
+def camera(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+    """The sensor and codec: takes float or uint8 BGR, returns uint8 BGR."""
+    out = np.clip(image.astype(np.float32), 0, 255)
+    h, w = out.shape[:2]
+    roll = rng.random()
+    if roll < 0.3 * strength:
+        sigma = rng.uniform(0.3, 1.2) * strength
+        out = cv2.GaussianBlur(out, (0, 0), sigma)
+    elif roll < 0.5 * strength:
+        length = int(rng.integers(2, 3 + int(4 * strength)))
+        out = cv2.filter2D(out, -1, motion_kernel(length, rng.uniform(0, np.pi)))
+    elif rng.random() < 0.3 * strength:  # a low-resolution sensor or a digital zoom
+        f = rng.uniform(0.5, 0.85)
+        small = cv2.resize(out, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    if rng.random() < 0.8:  # read noise plus shot noise that grows with brightness
+        sigma = rng.uniform(1, 7) * strength + np.sqrt(np.maximum(out, 0)) * rng.uniform(0, 0.5)
+        out = out + rng.standard_normal(out.shape, dtype=np.float32) * sigma
+    out = np.clip(out, 0, 255).astype(np.uint8)
+    if rng.random() < 0.7:
+        quality = int(rng.uniform(35, 95) if strength >= 1 else rng.uniform(60, 95))
+        ok, data = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if ok:
+            out = cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return out

@@ -1,0 +1,117 @@
+"""Detector training: composed scenes -> YOLO pose tiles on disk -> ultralytics training -> ONNX.
+
+Scenes are composed at the detector's inference scale (long side 640, as a 1280 x 720 frame is
+run) and cut into 320 x 320 tiles: plates keep the pixel size they will have at inference while
+each training step costs a quarter of a 640 x 640 one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from stream_lpr.synth.compose import Scene, compose, load_scenes
+
+INFER_LONG_SIDE = 640
+TILE = 320
+FLIP_IDX = [1, 0, 3, 2]  # a mirrored plate swaps TL<->TR and BR<->BL
+
+
+def _tile_origin(scene: Scene, rng: np.random.Generator) -> tuple[int, int]:
+    h, w = scene.image.shape[:2]
+    if scene.plates and rng.random() < 0.85:
+        cx, cy = scene.plates[rng.integers(len(scene.plates))].corners.mean(0)
+        x, y = cx - TILE / 2 + rng.uniform(-100, 100), cy - TILE / 2 + rng.uniform(-100, 100)
+    else:
+        x, y = rng.uniform(0, w), rng.uniform(0, h)
+    return int(np.clip(x, 0, max(0, w - TILE))), int(np.clip(y, 0, max(0, h - TILE)))
+
+
+def _label_lines(scene: Scene, origin: tuple[int, int], size: tuple[int, int]) -> list[str]:
+    """YOLO pose rows: class, box, then 4 keypoints (x, y, visible), all normalised."""
+    w, h = size
+    lines = []
+    for plate in scene.plates:
+        pts = plate.corners - np.array(origin, np.float32)
+        x0, y0 = pts.min(0)
+        x1, y1 = pts.max(0)
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        full = (x1 - x0) * (y1 - y0)
+        if cx1 - cx0 < 4 or cy1 - cy0 < 3 or (cx1 - cx0) * (cy1 - cy0) < 0.4 * full:
+            continue  # mostly outside the tile: neither a positive nor a fair negative
+        row = [0, (cx0 + cx1) / 2 / w, (cy0 + cy1) / 2 / h, (cx1 - cx0) / w, (cy1 - cy0) / h]
+        for x, y in pts:
+            inside = 0 <= x < w and 0 <= y < h
+            row += [min(max(x / w, 0.0), 1.0), min(max(y / h, 0.0), 1.0), 2 if inside else 0]
+        lines.append(" ".join(f"{v:.6f}" if isinstance(v, float) else str(v) for v in row))
+    return lines
+
+
+def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str) -> None:
+    images, labels = out / "images" / split, out / "labels" / split
+    images.mkdir(parents=True, exist_ok=True)
+    labels.mkdir(parents=True, exist_ok=True)
+    scenes = load_scenes(split=scene_split)
+    rng = np.random.default_rng(seed)
+    for i in tqdm(range(count), desc=f"composing {split} tiles", unit="tile"):
+        scene = compose(rng, scenes, long_side=INFER_LONG_SIDE)
+        if min(scene.image.shape[:2]) < TILE:
+            pad_y, pad_x = max(0, TILE - scene.image.shape[0]), max(0, TILE - scene.image.shape[1])
+            scene.image = cv2.copyMakeBorder(scene.image, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT)
+        x, y = _tile_origin(scene, rng)
+        tile = scene.image[y : y + TILE, x : x + TILE]
+        cv2.imwrite(str(images / f"{i:06d}.jpg"), tile, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        (labels / f"{i:06d}.txt").write_text("\n".join(_label_lines(scene, (x, y), (TILE, TILE))))
+
+
+def build_dataset(out: Path, train: int, val: int, seed: int) -> Path:
+    """Writes tiles and data.yaml; val tiles come from held-out drives with another seed."""
+    out = Path(out)
+    _write_split(out, "train", train, seed, "train")
+    _write_split(out, "val", val, seed + 7919, "test")
+    data = out / "data.yaml"
+    data.write_text(
+        f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
+        f"kpt_shape: [4, 3]\nflip_idx: {FLIP_IDX}\nnames:\n  0: plate\n"
+    )
+    return data
+
+
+def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: int, seed: int,
+          model_cfg: str = "yolov8n-pose.yaml", device: str = "cpu", workers: int = 1) -> Path:
+    """Trains from scratch, or resumes run_dir's last checkpoint; returns the best weights."""
+    import stream_lpr.offline  # noqa: F401 - before ultralytics
+    from ultralytics import YOLO
+
+    last = run_dir / "weights" / "last.pt"
+    if last.exists():
+        model = YOLO(str(last))
+        model.train(resume=True)
+    else:
+        model = YOLO(model_cfg, task="pose")
+        model.train(
+            data=str(data), epochs=epochs, time=hours, imgsz=TILE, batch=batch, seed=seed,
+            device=device, workers=workers, project=str(run_dir.parent), name=run_dir.name,
+            exist_ok=True, pretrained=False, amp=False, plots=False, val=True, patience=0,
+            mosaic=1.0, scale=0.3, degrees=3.0, translate=0.1, fliplr=0.5, hsv_h=0.02,
+            close_mosaic=max(1, epochs // 10), cos_lr=True, warmup_epochs=1.0,
+        )
+    return run_dir / "weights" / "best.pt"
+
+
+def export(best: Path, weights_dir: Path) -> tuple[Path, Path]:
+    """Copies the .pt to weights/ and exports ONNX for a 1280 x 720 frame letterboxed to 640."""
+    import stream_lpr.offline  # noqa: F401
+    from ultralytics import YOLO
+
+    weights_dir.mkdir(parents=True, exist_ok=True)
+    pt = weights_dir / "detector.pt"
+    shutil.copy(best, pt)
+    onnx = Path(YOLO(str(pt)).export(format="onnx", imgsz=(384, 640), opset=17, simplify=False, dynamic=False))
+    target = weights_dir / "detector.onnx"
+    shutil.move(str(onnx), target)
+    return pt, target
