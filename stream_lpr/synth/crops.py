@@ -4,6 +4,7 @@ in its surroundings, then rectified from slightly wrong corners (as a detector g
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -45,9 +46,16 @@ def _background(rng: np.random.Generator, scenes: list[SceneRecord] | None, size
     return procedural_background(rng, (w, h))
 
 
+@dataclass(frozen=True)
+class ReaderSample:
+    crop: np.ndarray  # PLATE_SIZE, BGR uint8, as rectify() gives it
+    text: pf.PlateText
+    width: float  # the plate's width in the source frame, px
+
+
 def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None,
-                  corner_jitter: float = 0.025, smallest: float = 40.0) -> tuple[np.ndarray, pf.PlateText]:
-    """One rectified plate crop (PLATE_SIZE, BGR uint8) and its text."""
+                  corner_jitter: float = 0.025, smallest: float = 40.0) -> ReaderSample:
+    """One rectified plate crop, as the pipeline would cut it, with its text."""
     spec = sample_plate(rng)
     width = source_width(rng, smallest)
     # Render about 1.5x finer than the crop the reader gets, never finer than the camera sees.
@@ -63,4 +71,4 @@ def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None,
     if rng.random() < 0.3:  # a whole-quad scale error: boxes a bit too tight or too loose
         mid = noisy.mean(0)
         noisy = mid + (noisy - mid) * rng.uniform(0.94, 1.08)
-    return rectify(canvas, noisy, PLATE_SIZE), spec.text
+    return ReaderSample(rectify(canvas, noisy, PLATE_SIZE), spec.text, width)

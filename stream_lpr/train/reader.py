@@ -40,8 +40,7 @@ class PlateStream(IterableDataset):
         scenes = load_scenes(split=self.split)
         while True:
             samples = [reader_sample(rng, scenes) for _ in range(self.batch)]
-            crops, plates = zip(*samples)
-            yield to_tensor(list(crops)), targets(list(plates))
+            yield to_tensor([s.crop for s in samples]), targets([s.text for s in samples])
 
 
 def loss_fn(logits: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -111,7 +110,8 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
         loss.backward()
         optimizer.step()
         schedule.step()
-        running = float(loss) if running is None else 0.98 * running + 0.02 * float(loss)
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
         bar.update(1)
         bar.set_postfix(loss=f"{running:.3f}")
         if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == steps:
