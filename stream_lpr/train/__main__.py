@@ -25,7 +25,8 @@ def _reader(args: argparse.Namespace) -> None:
     from stream_lpr.train import reader
 
     out = reader.train(Path(args.run), Path(args.weights), steps=args.steps, batch=args.batch,
-                       seed=args.seed, workers=args.workers, lr=args.lr, device=args.device)
+                       seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
+                       val_size=args.val_size)
     print(f"reader weights written: {out}")
 
 
@@ -56,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--batch", type=int, default=64)
     rd.add_argument("--lr", type=float, default=2e-3)
     rd.add_argument("--workers", type=int, default=1, help="data generation processes")
+    rd.add_argument("--val-size", type=int, default=512, help="fixed held-out plates scored at each checkpoint")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
     rd.set_defaults(run_command=_reader)

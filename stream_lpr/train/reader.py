@@ -73,6 +73,16 @@ def quick_accuracy(model: nn.Module, crops: torch.Tensor, target: dict[str, torc
     return out
 
 
+def learning_rate(step: int, steps: int, peak: float) -> float:
+    """Short warm-up, then cosine decay to 2% of peak: a pure function of the step, so a run
+    resumed with a larger --steps simply stretches the decay."""
+    warmup = max(1, min(300, steps // 20))
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return peak * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
 def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -81,23 +91,20 @@ def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
 
 
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
-          lr: float = 2e-3, device: str = "cpu") -> Path:
+          lr: float = 2e-3, device: str = "cpu", val_size: int = 512) -> Path:
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = {"width": 16, "hidden": 384}
     model = ReaderNet(**config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=steps,
-                                                   pct_start=max(0.05, 3 / steps))
     checkpoint_path, start = run_dir / "checkpoint.pt", 0
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
         start = state["step"]
         print(f"resuming {checkpoint_path} at step {start}")
-    val_crops, val_target = next(iter(PlateStream(seed + 10_000, 512, split="test")))
+    val_crops, val_target = next(iter(PlateStream(seed + 10_000, val_size, split="test")))
     stream = PlateStream(seed * 1000 + start, batch)
     loader = DataLoader(stream, batch_size=None, num_workers=workers, prefetch_factor=4 if workers else None,
                         persistent_workers=bool(workers))
@@ -108,8 +115,9 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
         loss = loss_fn(model(crops.to(device)), {k: v.to(device) for k, v in target.items()})
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(step, steps, lr)
         optimizer.step()
-        schedule.step()
         value = loss.item()
         running = value if running is None else 0.98 * running + 0.02 * value
         bar.update(1)
@@ -119,7 +127,7 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
             bar.write(f"step {step + 1}: loss {running:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in acc.items())
                       + f" ({time.time() - began:.0f} s)")
             torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(), "step": step + 1}, checkpoint_path)
+                        "step": step + 1}, checkpoint_path)
             save_weights(model, weights, config)
     bar.close()
     return weights

@@ -1,0 +1,110 @@
+"""The renderer and scene composer: text and geometry agree, every glyph renders, seeds repeat."""
+
+import numpy as np
+import pytest
+
+from stream_lpr import plate_format as pf
+from stream_lpr.synth import fonts
+from stream_lpr.synth.compose import compose, load_scenes
+from stream_lpr.synth.crops import reader_sample
+from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _ink, render
+from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
+
+_NOTDEF = "\U000F0000"  # a private-use code point no face has: renders as the missing-glyph box
+
+
+@pytest.mark.parametrize("face", fonts.japanese_faces(), ids=lambda f: f.path.name)
+def test_every_region_and_kana_renders_in_every_japanese_face(face):
+    tofu = _ink(face, _NOTDEF)
+    for text in pf.REGIONS + tuple(pf.HIRAGANA):
+        for ch in text:
+            ink = _ink(face, ch)
+            assert ink.max() > 0.5, f"{ch} draws nothing in {face.path.name}"
+            same_as_tofu = ink.shape == tofu.shape and np.abs(ink - tofu).mean() < 0.02
+            assert not same_as_tofu, f"{ch} is missing from {face.path.name}"
+
+
+@pytest.mark.parametrize("face", fonts.digit_faces(), ids=lambda f: f.path.name)
+def test_every_digit_and_letter_renders_in_every_digit_face(face):
+    for ch in "0123456789" + pf.CLASS_LETTERS + pf.LATIN_KANA:
+        assert _ink(face, ch).max() > 0.5
+
+
+def _slot_ink(rendered, slot: int) -> float:
+    """Fraction of a designation slot covered by dark-green ink on a private plate."""
+    ppm = rendered.image.shape[1] / 330.0
+    x0, y0 = int(DIGIT_LEFTS_MM[slot] * ppm), int(DIGIT_TOP_MM * ppm)
+    x1, y1 = int((DIGIT_LEFTS_MM[slot] + DIGIT_BOX_MM[0]) * ppm), int((DIGIT_TOP_MM + DIGIT_BOX_MM[1]) * ppm)
+    patch = rendered.image[y0:y1, x0:x1].astype(float)
+    return float((patch.mean(axis=2) < 120).mean())
+
+
+@pytest.mark.parametrize("number", ["12-34", "・123", "・・12", "・・・1"])
+def test_designation_slots_hold_what_the_text_says(number):
+    plate = pf.PlateText("品川", "300", "さ", number, "private")
+    rendered = render(PlateSpec(plate, PlateStyle()), np.random.default_rng(3), px_per_mm=1.0)
+    for slot, ch in enumerate(pf.number_slots(number)):
+        ink = _slot_ink(rendered, slot)
+        if ch == pf.DOT:
+            assert ink < 0.08, f"slot {slot} of {number} should hold only a dot"
+        else:
+            assert ink > 0.12, f"slot {slot} of {number} should hold a digit"
+
+
+def test_rendered_corners_frame_the_plate():
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        spec = sample_plate(rng)
+        rendered = render(spec, rng, px_per_mm=0.8)
+        (x0, y0), (x1, y1) = rendered.corners[0], rendered.corners[2]
+        assert (x1 - x0) / (y1 - y0) == pytest.approx(2.0, rel=0.02)
+        h, w = rendered.alpha.shape
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h
+        centre = rendered.alpha[int((y0 + y1) / 2), int((x0 + x1) / 2)]
+        assert centre == pytest.approx(1.0)
+
+
+def test_sampling_covers_the_rare_cases():
+    rng = np.random.default_rng(0)
+    plates = [sample_plate(rng).text for _ in range(3000)]
+    assert all(pf.validate(p) is None for p in plates)
+    assert {p.plate_type for p in plates} == set(pf.PLATE_TYPES)
+    assert sum(len(p.region) >= 3 for p in plates) > 200
+    assert sum(any(c.isalpha() for c in p.class_number) for p in plates) > 100
+    assert sum(p.number.startswith("・・・") for p in plates) > 100
+    assert sum(p.kana in pf.LATIN_KANA for p in plates) > 10
+
+
+def test_scenes_are_deterministic_and_labels_lie_on_plates():
+    scenes = load_scenes(split="train")
+    a = compose(np.random.default_rng(11), scenes)
+    b = compose(np.random.default_rng(11), scenes)
+    assert np.array_equal(a.image, b.image)
+    assert [p.text for p in a.plates] == [p.text for p in b.plates]
+    for plate in a.plates:
+        assert plate.corners.shape == (4, 2)
+        assert pf.validate(plate.text) is None
+
+
+def test_scene_split_holds_whole_drives_out():
+    train = {r.group for r in load_scenes(split="train")}
+    test = {r.group for r in load_scenes(split="test")}
+    assert train and test and not train & test
+    assert "ro_dashcam/dayride_type1_002" in test
+
+
+def test_reader_samples_are_the_reader_input_size():
+    sample = reader_sample(np.random.default_rng(1), None)
+    assert sample.crop.shape == (64, 128, 3) and sample.crop.dtype == np.uint8
+    assert pf.validate(sample.text) is None
+
+
+def test_preview_writes_contact_sheets(tmp_path):
+    from stream_lpr.synth.__main__ import main
+
+    assert main(["preview", "--out", str(tmp_path), "-n", "4"]) == 0
+    import cv2
+
+    for name in ("plates.png", "reader_crops.png", "scenes.png"):
+        image = cv2.imread(str(tmp_path / name))
+        assert image is not None and image.std() > 10
