@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Speed of the two models on this machine's CPU.
+
+    python benchmarks/bench_models.py [--repeats 50]
+
+Reader: milliseconds per plate for a batch of 8 rectified plates (target <= 3 ms).
+Detector: milliseconds per 1280 x 720 frame for the ONNX export (target <= 40 ms) and the
+PyTorch .pt file, end to end through ultralytics (letterbox, forward, NMS, keypoints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from stream_lpr.detection import PlateDetector  # noqa: E402
+from stream_lpr.recognition import PlateReader  # noqa: E402
+from stream_lpr.synth.compose import compose  # noqa: E402
+from stream_lpr.synth.crops import reader_sample  # noqa: E402
+
+
+def _time_ms(fn, repeats: int) -> tuple[float, float]:
+    fn()  # warm-up: first calls build kernels and sessions
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times), float(np.percentile(times, 95))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--weights", type=Path, default=ROOT / "weights")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available")
+
+    crops = [reader_sample(rng, None).crop for _ in range(8)]
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        reader = PlateReader(args.weights / "reader.pt")
+        median, p95 = _time_ms(lambda: reader.read(crops), args.repeats)
+        print(f"reader, batch 8, {threads} thread(s): {median / 8:.2f} ms/plate (batch {median:.1f} ms, p95 {p95:.1f} ms)")
+    torch.set_num_threads(2)
+
+    frame = compose(rng, None, size=(1280, 720)).image
+    for name in ("detector.onnx", "detector.pt"):
+        detector = PlateDetector(args.weights / name)
+        median, p95 = _time_ms(lambda: detector.detect(frame), args.repeats)
+        print(f"{name}, 1280x720 frame: {median:.1f} ms median, {p95:.1f} ms p95")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
