@@ -89,9 +89,9 @@ def run_pipeline_mode(config, video: Path, detector, readers, out_dir: Path, wri
 
 def run_naive(config, video: Path, weights: Path, reader) -> dict:
     """ultralytics model.track on every frame, then every crop read, all in one thread."""
-    from ultralytics import YOLO, settings
+    import stream_lpr.offline  # noqa: F401 - no downloads or telemetry; must precede ultralytics
+    from ultralytics import YOLO
 
-    settings.update({"sync": False})
     model = YOLO(str(weights), task="pose" if str(weights).endswith(".onnx") else None)
     cap = cv2.VideoCapture(str(video))
     frames = reads = 0
