@@ -6,7 +6,6 @@ Import this module before ultralytics anywhere in the package.
 import os
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
-os.environ.setdefault("YOLO_VERBOSE", "False")
 
 from ultralytics.utils import SETTINGS  # noqa: E402 - the variables above must be set first
 

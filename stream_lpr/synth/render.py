@@ -111,11 +111,11 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
     jitter = lambda s: float(rng.normal(0, s))  # noqa: E731 - a local shorthand
 
     # Upper row: region name then class number, centred as a group.
-    region_h = 38.0 + jitter(1.0)
+    region_h = float(rng.uniform(31.0, 39.0))
     natural = {1: 38.0, 2: 80.0, 3: 100.0, 4: 104.0}[len(text.region)]
     region_ink = _ink(region_face, text.region)
     region_w = min(natural, region_ink.shape[1] / region_ink.shape[0] * region_h)
-    class_h = 38.0 + jitter(1.0)
+    class_h = float(np.clip(region_h + jitter(2.0), 31.0, 40.0))
     class_w = CLASS_PITCH_MM * len(text.class_number) - 4.0
     gap = 5.0 + jitter(1.0)
     left = 165.0 - (region_w + gap + class_w) / 2 + jitter(3.0)
@@ -128,8 +128,8 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
         x += CLASS_PITCH_MM
 
     # Lower row: kana, then the four designation slots.
-    kana_size = 42.0 + jitter(1.5)
-    kana_box = (15.0 + jitter(1.0), 90.0 - kana_size / 2 + 22.0 + jitter(1.0), kana_size, kana_size)
+    kana_size = float(rng.uniform(31.0, 43.0))
+    kana_box = (15.0 + (43.0 - kana_size) / 2 + jitter(1.0), 108.0 - kana_size / 2 + jitter(2.0), kana_size, kana_size)
     if text.kana in pf.LATIN_KANA:
         canvas.fitted(_ink(digit_face, text.kana), kana_box, _condense(digit_face, 30.0, kana_size))
     else:
@@ -139,7 +139,8 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
         canvas.stamp(ink, kana_box[0] + (kana_size - w) / 2, kana_box[1] + (kana_size - h) / 2, w, h)
 
     digit_h = DIGIT_BOX_MM[1] + jitter(1.5)
-    condense = _condense(digit_face, DIGIT_BOX_MM[0], digit_h) * (1.0 + jitter(0.03))
+    digit_w = float(rng.uniform(38.0, DIGIT_BOX_MM[0]))  # real plates' digits are often narrower
+    condense = _condense(digit_face, digit_w, digit_h)
     dy = jitter(1.0)
     for slot, ch in enumerate(pf.number_slots(text.number)):
         x = DIGIT_LEFTS_MM[slot] + jitter(0.6)
@@ -148,7 +149,8 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
             cx, cy = x + DIGIT_BOX_MM[0] / 2, DIGIT_TOP_MM + digit_h / 2 + dy
             cv2.circle(canvas.mask, _px((cx, cy), canvas.ppm), max(1, int(r * canvas.ppm)), 1.0, -1, cv2.LINE_AA)
         else:
-            canvas.fitted(_ink(digit_face, ch), (x, DIGIT_TOP_MM + dy, DIGIT_BOX_MM[0], digit_h), condense)
+            box = (x + (DIGIT_BOX_MM[0] - digit_w) / 2, DIGIT_TOP_MM + dy, digit_w, digit_h)
+            canvas.fitted(_ink(digit_face, ch), box, condense)
     if "-" in text.number:
         y = DIGIT_TOP_MM + digit_h / 2 + dy
         p0, p1 = _px((184.0, y - 3.5), canvas.ppm), _px((206.0, y + 3.5), canvas.ppm)
@@ -210,7 +212,19 @@ def _emboss(face: np.ndarray, relief: np.ndarray, rng: np.random.Generator, ppm:
     return face + (shade * strength)[..., None]
 
 
+def _dome(image: np.ndarray, centre: tuple[int, int], ppm: float, rng: np.random.Generator) -> None:
+    """A small plate-coloured bolt head: the usual look on new plates."""
+    r = int(max(1, rng.uniform(3.5, 5.5) * ppm))
+    x, y = centre
+    base = image[min(y + r + 2, image.shape[0] - 1), x].copy()
+    cv2.circle(image, centre, r, tuple(float(c) * 0.8 for c in base), -1, cv2.LINE_AA)
+    cv2.circle(image, (x - r // 3, y - r // 3), max(1, r // 2), tuple(min(255.0, float(c) * 1.1 + 10) for c in base), -1, cv2.LINE_AA)
+
+
 def _bolt(image: np.ndarray, centre: tuple[int, int], ppm: float, rng: np.random.Generator) -> None:
+    if rng.random() < 0.45:
+        _dome(image, centre, ppm, rng)
+        return
     r = int(max(2, rng.uniform(5.5, 7.5) * ppm))
     metal = float(rng.uniform(110, 200))
     cv2.circle(image, centre, r + max(1, int(ppm)), (metal * 0.45,) * 3, -1, cv2.LINE_AA)
@@ -288,8 +302,9 @@ def render(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.0) ->
     canvas = _Canvas(w, h, ppm)
     _draw_text(canvas, spec.text, rng)
     text = canvas.mask
-    if rng.random() < 0.5:  # stroke weight varies between plate makers
-        text = np.clip((cv2.GaussianBlur(text, (0, 0), 0.4 * ppm + 0.3) - 0.5) * rng.uniform(1.5, 3.0) + 0.5, 0, 1)
+    if rng.random() < 0.6:  # stroke weight varies between plate makers: thin or thicken
+        level = rng.uniform(0.3, 0.75)
+        text = np.clip((cv2.GaussianBlur(text, (0, 0), 0.6 * ppm + 0.3) - level) * rng.uniform(2.0, 4.0) + 0.5, 0, 1)
     face = face * (1 - text[..., None]) + _jitter_colour(fg, rng, 6.0) * text[..., None]
 
     rim = np.zeros((h, w), np.float32)

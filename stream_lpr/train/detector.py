@@ -95,9 +95,9 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
         model = YOLO(model_cfg, task="pose")
         model.train(
             data=str(data), epochs=epochs, time=hours, imgsz=TILE, batch=batch, seed=seed,
-            device=device, workers=workers, project=str(run_dir.parent), name=run_dir.name,
+            device=device, workers=workers, project=str(run_dir.resolve().parent), name=run_dir.name,
             exist_ok=True, pretrained=False, amp=False, plots=False, val=True, patience=0,
-            mosaic=1.0, scale=0.3, degrees=3.0, translate=0.1, fliplr=0.5, hsv_h=0.02,
+            verbose=True, mosaic=1.0, scale=0.3, degrees=3.0, translate=0.1, fliplr=0.5, hsv_h=0.02,
             close_mosaic=max(1, epochs // 10), cos_lr=True, warmup_epochs=1.0,
         )
     return run_dir / "weights" / "best.pt"
