@@ -3,6 +3,7 @@ from the ONNX export on CPU (faster there) or the .pt file on a GPU."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,7 +39,9 @@ class PlateDetector:
     def __init__(self, weights: str | Path, imgsz: int = 640, conf: float = 0.25, iou: float = 0.5,
                  device: str = "cpu"):
         from ultralytics import YOLO
+        from ultralytics.utils import LOGGER
 
+        LOGGER.setLevel(logging.WARNING)  # its model-loading chatter would break the progress bar
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"detector weights not found: {path}")
