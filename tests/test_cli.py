@@ -138,3 +138,11 @@ def test_image_folder_through_the_cli(tmp_path):
     assert sorted(r["plate"] for r in sightings) == sorted([str(PLATE_A), str(PLATE_B)])
     assert all(r["source"] == str(folder / "a.png") for r in sightings)
     assert (tmp_path / "annotated" / "a.png").is_file()
+
+
+def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
+    result = run(FAKE_CLI + ["--", "--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv")])
+    assert result.returncode == 0, result.stderr
+    assert "fps" in result.stderr and "dropped" in result.stderr and "latency p95" in result.stderr
+    plates = sorted(r["plate"] for r in csv.DictReader(open(tmp_path / "s.csv", encoding="utf-8")))
+    assert plates == sorted([str(PLATE_A), str(PLATE_B)])
