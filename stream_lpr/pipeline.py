@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -133,12 +134,14 @@ def _read_batch(reader, batch: list[ReadJob], results: queue.Queue) -> None:
 
 
 def _limit_torch_threads(count: int) -> None:
-    """Workers share the cores with the detector: more torch threads would only contend."""
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.set_num_threads(count)
+    """Workers share the cores with the detector: more torch threads would only contend.
+
+    Only when a reader already imported torch: importing it here would stall the first reads
+    for seconds (and a reader without torch needs no limit).
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(count)
 
 
 class _QueueChannel:

@@ -133,7 +133,7 @@ class FrameProcessor:
                                     float(detections.confidence[i]), i) for i, tid in enumerate(ids)]
         else:
             update = self.tracker.update(np.asarray(detections.xyxy), np.asarray(detections.confidence),
-                                         np.asarray(detections.corners), frame.timestamp_s)
+                                         np.asarray(detections.corners), frame.timestamp_s, frame.index)
             tracked = update.tracked
             self.closing.update(update.ended)
         for plate in tracked:

@@ -2,10 +2,14 @@
 
 Two-stage association as in ByteTrack: confident detections match first, weak ones can only
 extend tracks that already exist (so a blurred frame does not break a track, and a weak false
-positive never starts one). Matching is greedy on IoU against each track's box moved by its
-velocity: a frame rarely holds more than a few plates, so the optimal assignment buys nothing.
-Time is in seconds from the frame timestamps, so behaviour does not depend on the frame rate.
-`update` must be called on every frame, empty ones included, so tracks age and end.
+positive never starts one). Matching is greedy on IoU: a frame rarely holds more than a few
+plates, so the optimal assignment buys nothing. A detection is compared with both the track's
+last box and that box moved by the track's velocity, so neither a fast plate nor a plate that
+stopped breaks its track.
+Motion is counted in source frames (camera frames are evenly spaced even when live grab times
+jitter, and dropped frames still count); track ends are counted in seconds, so `lost_track_s`
+means the same at any frame rate. `update` must be called on every frame, empty ones included,
+so tracks age and end.
 """
 
 from __future__ import annotations
@@ -24,20 +28,21 @@ _VELOCITY_SMOOTHING = 0.5  # weight of the newest displacement in the velocity e
 class _Track:
     xyxy: np.ndarray
     last_seen_s: float
+    last_frame: int
     hits: int = 1
     track_id: int | None = None  # set when confirmed, so ids count confirmed tracks only
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px / s
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame
 
-    def predicted(self, t: float) -> np.ndarray:
-        shift = self.velocity * (t - self.last_seen_s)
+    def predicted(self, frame: int) -> np.ndarray:
+        shift = self.velocity * (frame - self.last_frame)
         return self.xyxy + np.concatenate([shift, shift])
 
-    def update(self, xyxy: np.ndarray, t: float) -> None:
-        dt = t - self.last_seen_s
-        if dt > 0:
-            moved = (_center(xyxy) - _center(self.xyxy)) / dt
+    def update(self, xyxy: np.ndarray, t: float, frame: int) -> None:
+        frames = frame - self.last_frame
+        if frames > 0:
+            moved = (_center(xyxy) - _center(self.xyxy)) / frames
             self.velocity = _VELOCITY_SMOOTHING * moved + (1 - _VELOCITY_SMOOTHING) * self.velocity
-        self.xyxy, self.last_seen_s = xyxy, t
+        self.xyxy, self.last_seen_s, self.last_frame = xyxy, t, frame
         self.hits += 1
 
 
@@ -56,24 +61,25 @@ class PlateTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
 
-    def update(self, xyxy: np.ndarray, confidence: np.ndarray, corners: np.ndarray, t: float) -> TrackUpdate:
-        """xyxy (N, 4), confidence (N,), corners (N, 4, 2) of one frame taken at `t` seconds."""
+    def update(self, xyxy: np.ndarray, confidence: np.ndarray, corners: np.ndarray, t: float,
+               frame: int) -> TrackUpdate:
+        """xyxy (N, 4), confidence (N,), corners (N, 4, 2) of source frame `frame`, taken at `t` s."""
         ended = self._expire(t)
         high = np.flatnonzero(confidence >= self.config.high_confidence)
         low = np.flatnonzero(confidence < self.config.high_confidence)
-        matches, unmatched_tracks, unmatched_high = self._match(self._tracks, xyxy, high, t)
+        matches, unmatched_tracks, unmatched_high = self._match(self._tracks, xyxy, high, frame)
         # Weak detections may only continue a track that was already confirmed.
         confirmed_left = [tr for tr in unmatched_tracks if tr.track_id is not None]
-        low_matches, _, _ = self._match(confirmed_left, xyxy, low, t)
+        low_matches, _, _ = self._match(confirmed_left, xyxy, low, frame)
         matches += low_matches
         for track, det in matches:
-            track.update(xyxy[det].astype(np.float32), t)
+            track.update(xyxy[det].astype(np.float32), t, frame)
             self._confirm(track)
         # ByteTrack drops a tentative track at its first miss: noise rarely repeats.
         matched = {id(tr) for tr, _ in matches}
         self._tracks = [tr for tr in self._tracks if tr.track_id is not None or id(tr) in matched]
         for det in unmatched_high:
-            track = self._confirm(_Track(xyxy[det].astype(np.float32), t))
+            track = self._confirm(_Track(xyxy[det].astype(np.float32), t, frame))
             self._tracks.append(track)
             matches.append((track, det))  # with min_hits=1 a new track is confirmed at once
         tracked = [self._record(tr, det, xyxy, confidence, corners)
@@ -113,12 +119,13 @@ class PlateTracker:
             self._next_id += 1
         return track
 
-    def _match(self, tracks: list[_Track], xyxy: np.ndarray, dets: np.ndarray, t: float):
+    def _match(self, tracks: list[_Track], xyxy: np.ndarray, dets: np.ndarray, frame: int):
         """Greedy IoU matching; returns (pairs, unmatched tracks, unmatched detection indices)."""
         if not tracks or len(dets) == 0:
             return [], list(tracks), list(dets)
-        predicted = np.stack([tr.predicted(t) for tr in tracks])
-        iou = box_iou(predicted, xyxy[dets])
+        predicted = np.stack([tr.predicted(frame) for tr in tracks])
+        last = np.stack([tr.xyxy for tr in tracks])
+        iou = np.maximum(box_iou(predicted, xyxy[dets]), box_iou(last, xyxy[dets]))
         pairs, used_t, used_d = [], set(), set()
         for flat in np.argsort(-iou, axis=None):
             ti, di = np.unravel_index(flat, iou.shape)

@@ -17,7 +17,7 @@ def dets(*boxes, conf=0.9):
 
 
 def step(tracker, frame, *boxes, conf=0.9):
-    return tracker.update(*dets(*boxes, conf=conf), t=frame / FPS)
+    return tracker.update(*dets(*boxes, conf=conf), t=frame / FPS, frame=frame)
 
 
 def tracker(**kw):
@@ -61,6 +61,26 @@ def test_velocity_keeps_a_fast_plate_on_its_track():
     for f in range(12):  # 30 px per frame on a 60 px wide plate: IoU with the last box is 0.33 or less
         update = step(tr, f, (30 * f, 0, 30 * f + 60, 30))
         ids.update(p.track_id for p in update.tracked)
+    assert ids == {1}
+
+
+def test_jittery_live_timestamps_do_not_break_a_track():
+    """Live grab times bunch up (two frames 1 ms apart); motion is per frame, so no effect."""
+    tr = tracker(min_hits=1)
+    times = [0.0, 0.033, 0.034, 0.100, 0.101, 0.102, 0.200]
+    ids = set()
+    for f, t in enumerate(times):
+        update = tr.update(*dets((10 * f, 0, 10 * f + 60, 30)), t=t, frame=f)
+        ids.update(p.track_id for p in update.tracked)
+    assert ids == {1}
+
+
+def test_plate_that_stops_keeps_its_track():
+    tr = tracker(min_hits=1, match_iou=0.3)
+    ids = set()
+    for f in range(8):  # 25 px per frame, then stops dead
+        x = 25 * min(f, 4)
+        ids.update(p.track_id for p in step(tr, f, (x, 0, x + 60, 30)).tracked)
     assert ids == {1}
 
 
