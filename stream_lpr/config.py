@@ -68,7 +68,7 @@ class WorkersConfig:
 
 @dataclass(frozen=True)
 class CaptureConfig:
-    live_queue_size: int = _opt(2, 1, 1000)
+    live_queue_size: int = _opt(1, 1, 1000)
     file_queue_size: int = _opt(8, 1, 1000)
     open_timeout_s: float = _opt(5.0, 0.1, 300.0)
     read_timeout_s: float = _opt(5.0, 0.1, 300.0)
