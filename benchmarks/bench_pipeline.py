@@ -40,7 +40,9 @@ from stream_lpr.pipeline import Outputs, run_pipeline  # noqa: E402
 from stream_lpr.rectify import rectify  # noqa: E402
 from stream_lpr.sinks import CsvSink, VideoSink  # noqa: E402
 
-STAGES = ("decode", "detect", "track", "read", "draw", "encode")
+# decode: grabber thread (files); grab: live wait + decode; read: per crop, worker threads;
+# output: main thread handing frames to the writer / window; encode: video writer thread.
+STAGES = ("decode", "grab", "detect", "track", "read", "draw", "output", "encode")
 
 
 def make_clip(folder: Path, frames: int) -> Path:

@@ -19,13 +19,15 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from stream_lpr.capture import FrameSource
 from stream_lpr.config import Config
+from stream_lpr.errors import StreamLprError
 from stream_lpr.overlay import Overlay
 from stream_lpr.processor import FrameProcessor, Outputs, Stats
 from stream_lpr.records import EndOfStream, ReadJob, ReadResult
+from stream_lpr.sinks import VideoSink
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +74,8 @@ def _grab(source: FrameSource, frames: queue.Queue, stop: threading.Event, stats
             frame = next(iterator, None)
             if frame is None:
                 break
-            stats.add_time("decode", time.perf_counter() - start)
+            # Live: the time includes waiting for the camera, so it is kept apart from decode.
+            stats.add_time("grab" if source.info.live else "decode", time.perf_counter() - start)
             if source.info.live:
                 _put_newest(frames, frame, stats)
             elif not _put(frames, frame, stop):
@@ -172,6 +175,56 @@ class _QueueChannel:
         return self.link.jobs.qsize()
 
 
+class _BackgroundVideo:
+    """Encodes the annotated video in its own thread (OpenCV releases the GIL while encoding),
+    so encoding overlaps the next frame's detection. Never drops a frame: a full queue makes
+    the main thread wait, which only happens when encoding is the slowest stage."""
+
+    _QUEUE_SIZE = 4
+
+    def __init__(self, sink: VideoSink, stats: Stats) -> None:
+        self.sink, self.stats = sink, stats
+        self._frames: queue.Queue = queue.Queue(self._QUEUE_SIZE)
+        self._closing = threading.Event()
+        self._error: str | None = None
+        self._thread = threading.Thread(target=self._run, name="video-writer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                image = self._frames.get(timeout=_TICK_S)
+            except queue.Empty:
+                if self._closing.is_set():
+                    return
+                continue
+            if image is _SENTINEL:
+                return
+            try:
+                start = time.perf_counter()
+                self.sink.write(image)
+                self.stats.add_time("encode", time.perf_counter() - start)  # only this thread writes it
+            except Exception as exc:  # reported by the next write; the thread keeps draining
+                self._error = str(exc)
+
+    def write(self, image) -> None:
+        if self._error:
+            raise StreamLprError(f"video writer failed: {self._error}")
+        _put_until(self._frames, image, _JOIN_S)
+
+    @property
+    def frames(self) -> int:
+        return self.sink.frames
+
+    def close(self) -> None:
+        """Writes what is queued, then releases the file so it is playable."""
+        if self._thread.is_alive():
+            _put_until(self._frames, _SENTINEL, _JOIN_S)
+            self._closing.set()
+            self._thread.join(_JOIN_S)
+        self.sink.close()
+
+
 class _SignalStop:
     """Ctrl+C and SIGTERM set the stop event (main thread only); the old handlers come back after."""
 
@@ -211,6 +264,8 @@ def run_pipeline(config: Config, source: FrameSource, detector, readers: list, o
     grabber = threading.Thread(target=_grab, args=(source, frames, stop, stats), name="grabber", daemon=True)
     workers = [threading.Thread(target=_read_worker, args=(reader, link, config.workers.torch_threads),
                                 name=f"reader-{i}", daemon=True) for i, reader in enumerate(readers)]
+    if outputs.video is not None:  # a copy: the caller's Outputs is not changed
+        outputs = replace(outputs, video=_BackgroundVideo(outputs.video, stats))
     processor = FrameProcessor(config, detector, _QueueChannel(link, live, stop), outputs, overlay, stats, live)
     with _SignalStop(stop, stats):
         grabber.start()

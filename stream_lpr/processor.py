@@ -219,12 +219,12 @@ class FrameProcessor:
         self.stats.add_time("draw", drawn - start)
         quit_requested = False
         if out.video is not None:
-            out.video.write(scene)
+            out.video.write(scene)  # pipeline.py encodes in a writer thread and times "encode"
         if out.images_dir is not None and frame.still:
             _write_image(out.images_dir, frame.source, scene)
         if out.window is not None:
             quit_requested = out.window.show(scene)
-        self.stats.add_time("encode", time.perf_counter() - drawn)
+        self.stats.add_time("output", time.perf_counter() - drawn)
         return quit_requested
 
     def _hud(self, frame: Frame) -> HudStats:
