@@ -33,8 +33,8 @@ _POLL_S = 0.1
 
 @dataclass
 class Stats:
-    """Run counters. The grabber thread writes `dropped_frames` and the decode time; everything
-    else is written by the main thread only."""
+    """Run counters. Each field or stage has one writer: the grabber thread `dropped_frames` and
+    the decode/grab times, the video writer thread the encode time, the main thread the rest."""
 
     frames: int = 0
     dropped_frames: int = 0  # live sources: frames replaced by newer ones before processing
