@@ -1,6 +1,7 @@
 """Real weights on generated videos: every plate logged exactly once, with the right text.
 
 Needs weights/detector.onnx and weights/reader.pt (the models issue) and the plate renderer.
+Set STREAM_LPR_TEST_CONFIG=path.yaml to run them with other weights.
 """
 
 import csv
@@ -29,6 +30,9 @@ def videos(tmp_path_factory):
 
 def run_cli(args, timeout=300):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "YOLO_OFFLINE": "1"}
+    # STREAM_LPR_TEST_CONFIG: try candidate weights without touching weights/ (default: config.yaml)
+    config = os.environ.get("STREAM_LPR_TEST_CONFIG")
+    args = ["--config", config, *args] if config else list(args)
     return subprocess.run([sys.executable, str(ROOT / "run_stream.py"), "--no-progress", *args],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
