@@ -107,10 +107,12 @@ def export(best: Path, weights_dir: Path) -> tuple[Path, Path]:
     """Copies the .pt to weights/ and exports ONNX for a 1280 x 720 frame letterboxed to 640."""
     import stream_lpr.offline  # noqa: F401
     from ultralytics import YOLO
+    from ultralytics.utils.torch_utils import strip_optimizer
 
     weights_dir.mkdir(parents=True, exist_ok=True)
     pt = weights_dir / "detector.pt"
     shutil.copy(best, pt)
+    strip_optimizer(pt)  # a mid-run checkpoint carries optimizer state: 5x the size, no use here
     onnx = Path(YOLO(str(pt)).export(format="onnx", imgsz=(384, 640), opset=17, simplify=False, dynamic=False))
     target = weights_dir / "detector.onnx"
     shutil.move(str(onnx), target)
