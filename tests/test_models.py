@@ -1,0 +1,83 @@
+"""The shipped models in weights/, on freshly generated data: they load, they see plates, they
+read them, and bad weight files fail with one clear error."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stream_lpr.detection import PlateDetector
+from stream_lpr.errors import WeightsError
+from stream_lpr.recognition import PlateReader
+from stream_lpr.synth.compose import compose
+from stream_lpr.synth.crops import reader_sample
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+@pytest.fixture(scope="module")
+def reader():
+    return PlateReader(WEIGHTS / "reader.pt")
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return PlateDetector(WEIGHTS / "detector.onnx")
+
+
+def test_reader_reads_rendered_plates(reader):
+    rng = np.random.default_rng(123)
+    samples = [reader_sample(rng, None, smallest=80.0) for _ in range(64)]
+    reads = reader.read([s.crop for s in samples])
+    right = sum(r.reading.text.key == s.text.key for r, s in zip(reads, samples))
+    assert right >= 48, f"only {right}/64 plates read exactly"
+    for read in reads:
+        assert read.scores.region.shape == (138,)
+        assert np.isclose(read.scores.number.sum(axis=1), 1.0, atol=1e-4).all()
+        assert 0.0 <= read.reading.confidence <= 1.0
+
+
+def test_reader_confidence_is_low_on_a_blank_crop(reader):
+    blank = np.full((64, 128, 3), 127, np.uint8)
+    good = reader_sample(np.random.default_rng(5), None, smallest=150.0)
+    blank_read, good_read = reader.read([blank, good.crop])
+    assert blank_read.reading.confidence < good_read.reading.confidence
+
+
+def test_detector_finds_plates_with_their_corners(detector):
+    rng = np.random.default_rng(321)
+    found = total = 0
+    errors = []
+    for _ in range(12):
+        scene = compose(rng, None, size=(1280, 720))
+        detections = detector.detect(scene.image)
+        for plate in scene.plates:
+            width = float(np.linalg.norm(plate.corners[1] - plate.corners[0]))
+            x0, y0 = plate.corners.min(0)
+            x1, y1 = plate.corners.max(0)
+            if width < 60 or x0 < 0 or y0 < 0 or x1 > 1280 or y1 > 720:
+                continue
+            total += 1
+            if len(detections):
+                error = np.linalg.norm(detections.corners - plate.corners[None], axis=2).mean(1)
+                if error.min() < 0.1 * width:
+                    found += 1
+                    errors.append(error.min() / width)
+    assert total >= 5
+    assert found >= 0.8 * total, f"found {found} of {total} plates"
+    assert np.mean(errors) < 0.06
+
+
+def test_detector_sees_nothing_in_a_plain_frame(detector):
+    frame = np.full((720, 1280, 3), 90, np.uint8)
+    assert len(detector.detect(frame)) == 0
+
+
+@pytest.mark.parametrize("loader, name", [(PlateReader, "reader.pt"), (PlateDetector, "detector.onnx")])
+def test_missing_and_corrupt_weights_raise_weights_error(tmp_path, loader, name):
+    with pytest.raises(WeightsError, match="not found"):
+        loader(tmp_path / name)
+    corrupt = tmp_path / name
+    corrupt.write_bytes(b"not a model" * 100)
+    with pytest.raises(WeightsError, match="cannot load"):
+        loader(corrupt)
