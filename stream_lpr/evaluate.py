@@ -110,11 +110,17 @@ def _summary(counts: _Counts, threshold: float) -> dict:
     for r in np.linspace(0, 1, 101):
         above = precision_curve[recall_curve >= r]
         ap += (above.max() if len(above) else 0.0) / 101
-    keep = conf >= threshold
-    tp, fp = int(hits[keep].sum()), int((~hits[keep]).sum())
+    def operating_point(t: float) -> tuple[float, float]:
+        keep = conf >= t
+        tp, fp = int(hits[keep].sum()), int((~hits[keep]).sum())
+        return tp / max(tp + fp, 1), tp / max(counts.positives, 1)
+
+    precision, recall = operating_point(threshold)
     return {
-        "precision": tp / max(tp + fp, 1),
-        "recall": tp / max(counts.positives, 1),
+        "precision": precision,
+        "recall": recall,
+        "precision_recall_by_threshold": {f"{t:.2f}": [round(v, 4) for v in operating_point(t)]
+                                          for t in (0.25, 0.4, 0.5, 0.6, 0.7)},
         "ap50": float(ap),
         "mean_corner_error_of_width": float(np.mean(counts.corner_errors)) if counts.corner_errors else float("nan"),
         "plates": counts.positives,
