@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from stream_lpr import plate_format as pf
 from stream_lpr.errors import StreamLprError
 
 TEST_SEED = 20261125  # never used by training (training seeds are small integers)

@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from fakes import peaked_scores
+
 from stream_lpr import plate_format as pf
 
 
@@ -49,34 +51,17 @@ def test_normalize_folds_width_dashes_and_aliases():
     assert pf.parse_plate("品川 300 あ 123").number == "・123"
 
 
-def _scores(plate: pf.PlateText, confidence: float = 0.9) -> pf.FieldScores:
-    """One-hot-ish distributions that put `confidence` on the plate's own values."""
-    def dist(size, index):
-        d = np.full(size, (1 - confidence) / (size - 1))
-        d[index] = confidence
-        return d
-
-    enc = pf.encode(plate)
-    return pf.FieldScores(
-        region=dist(len(pf.REGIONS), enc["region"]),
-        class_number=np.stack([dist(len(pf.CLASS_CHARS), i) for i in enc["class_number"]]),
-        kana=dist(len(pf.KANA), enc["kana"]),
-        number=np.stack([dist(len(pf.NUMBER_CHARS), i) for i in enc["number"]]),
-        plate_type=dist(len(pf.PLATE_TYPES), enc["plate_type"]),
-    )
-
-
 @pytest.mark.parametrize("text", ["品川 300 あ 12-34", "堺 5 わ ・・・1", "なにわ 3XY れ ・・12", "札幌 40 A ・907"])
 def test_decode_recovers_encoded_plates(text):
     plate = pf.parse_plate(text, "kei")
-    reading = pf.decode(_scores(plate))
+    reading = pf.decode(peaked_scores(plate))
     assert reading.text == plate
     assert 0.5 < reading.confidence <= 0.9
 
 
 def test_decode_applies_the_grammar():
     plate = pf.parse_plate("品川 300 あ 12-34", "private")
-    scores = _scores(plate)
+    scores = peaked_scores(plate)
     # The reader slightly prefers a letter first and a leading zero: both are illegal.
     scores.class_number[0, pf.CLASS_CHARS.index("A")] = 0.95
     scores.number[0, pf.NUMBER_CHARS.index("0")] = 0.95
@@ -84,7 +69,7 @@ def test_decode_applies_the_grammar():
     assert reading.text.class_number[0].isdigit()
     assert reading.text.number[0] != "0"
     # A dot after a digit is illegal: the number stays in one legal shape.
-    scores = _scores(pf.parse_plate("品川 300 あ ・123", "private"))
+    scores = peaked_scores(pf.parse_plate("品川 300 あ ・123", "private"))
     scores.number[2, 0] = 0.99
     assert pf.NUMBER_PATTERN.match(pf.decode(scores).text.number)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
 from stream_lpr import plate_format as pf
 from stream_lpr.synth import degrade, fonts
@@ -166,8 +167,6 @@ def _distractor(rng: np.random.Generator) -> RenderedPlate:
         text = "".join(rng.choice(list("駐車場出口営業中東京大阪注意安全運転ありがとう"), int(rng.integers(2, 6))))
         bg, fg = tuple(float(c) for c in rng.uniform(0, 255, 3)), tuple(float(c) for c in rng.uniform(0, 255, 3))
         face = fonts.japanese_faces()[rng.integers(len(fonts.japanese_faces()))]
-    from PIL import Image, ImageDraw
-
     panel = Image.new("RGB", (w, h), tuple(int(c) for c in bg))
     font = face.load(max(8, int(h * rng.uniform(0.4, 0.7))))
     ImageDraw.Draw(panel).text((w * 0.05, h * 0.15), text, font=font, fill=tuple(int(c) for c in fg))
