@@ -14,6 +14,7 @@ import numpy as np
 from stream_lpr import plate_format as pf
 
 SIZE = (1280, 720)
+SMALL = (640, 360)  # quarter the pixels to render, draw and encode; ~150 px plates still read well
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,11 @@ SCENARIOS: dict[str, tuple[list[Appearance], int]] = {
     "two_at_once": ([Appearance(P_PRIVATE, 0, 60, (330, 430), (420, 440), 190, 200, seed=4),
                      Appearance(P_KEI, 0, 60, (950, 470), (880, 460), 200, 190, seed=5)], 60),
 }
+
+
+def two_plates(frames: int = 60) -> list[Appearance]:
+    """At SMALL size: plate A (P_PRIVATE) drives slowly left to right the whole time; plate B
+    (P_KEI) stands on the right for frames 10-39 only, so its track ends mid-video. B's car
+    body never covers A's plate (bodies are 2.6 plate widths wide)."""
+    return [Appearance(P_PRIVATE, 0, frames, (110, 240), (250, 240), 150, 150, seed=4),
+            Appearance(P_KEI, 10, 40, (490, 250), (490, 250), 150, 150, seed=5)]

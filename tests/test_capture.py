@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fakes import draw_frame, write_video
+from helpers import draw_frame, write_video
 from stream_lpr.capture import LiveSource, open_source, redact
 from stream_lpr.config import CaptureConfig
 from stream_lpr.errors import SourceError

@@ -11,11 +11,11 @@ from pathlib import Path
 import cv2
 import pytest
 
-from fakes import PLATE_A, PLATE_B, two_plate_frames, write_video
+from helpers import PLATE_A, PLATE_B
+from scenes import SMALL, render_scene, two_plates, write_scene
 
 ROOT = Path(__file__).resolve().parents[1]
-FAKE_CLI = [sys.executable, str(ROOT / "tests" / "fake_cli.py")]
-REAL_CLI = [sys.executable, str(ROOT / "run_stream.py")]
+CLI = [sys.executable, str(ROOT / "run_stream.py")]
 
 
 def run(cmd, timeout=60, **kw):
@@ -32,15 +32,28 @@ def one_line_error(result):
     return lines[-1]
 
 
+def sightings(path):
+    return list(csv.DictReader(open(path, encoding="utf-8")))
+
+
 @pytest.fixture(scope="module")
 def video(tmp_path_factory):
+    """60 frames: plate A in view throughout, plate B for frames 10-39 only."""
     path = tmp_path_factory.mktemp("cli") / "two.mp4"
-    write_video(path, two_plate_frames(90))
+    write_scene(path, two_plates(60), 60, size=SMALL)
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    """The same scene, 300 frames long: a real run takes tens of seconds, time to signal it."""
+    path = tmp_path_factory.mktemp("cli") / "long.mp4"
+    write_scene(path, two_plates(300), 300, size=SMALL)
     return path
 
 
 def test_help_documents_every_flag():
-    result = run(REAL_CLI + ["--help"])
+    result = run(CLI + ["--help"])
     assert result.returncode == 0
     for flag in ("--source", "--config", "--output", "--csv", "--show", "--no-show", "--save-crops",
                  "--log-unread", "--device"):
@@ -48,7 +61,7 @@ def test_help_documents_every_flag():
 
 
 def test_source_is_required():
-    result = run(REAL_CLI)
+    result = run(CLI)
     assert result.returncode == 2 and "--source" in result.stderr
 
 
@@ -65,9 +78,9 @@ def test_source_is_required():
 def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
     folder = video.parent / "images"
     folder.mkdir(exist_ok=True)
-    cv2.imwrite(str(folder / "a.png"), two_plate_frames(1)[0])
+    cv2.imwrite(str(folder / "a.png"), render_scene(two_plates(1), 1, SMALL)[0])
     args = [a.replace("{video}", str(video)).replace("{folder}", str(folder)) for a in args]
-    result = run(REAL_CLI + args)
+    result = run(CLI + args)
     line = one_line_error(result)
     assert result.returncode == code and fragment in line
     assert "hunter2" not in result.stderr + result.stdout
@@ -76,16 +89,16 @@ def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
 def test_corrupt_weights_are_one_line_errors(tmp_path, video):
     bad = tmp_path / "detector.onnx"
     bad.write_bytes(b"not a model")
-    result = run(REAL_CLI + ["--source", str(video), "--detector", str(bad), "--reader", str(bad)])
+    result = run(CLI + ["--source", str(video), "--detector", str(bad), "--reader", str(bad)])
     assert result.returncode == 1 and "stream-lpr: error:" in one_line_error(result)
 
 
-def test_fake_models_end_to_end_through_the_cli(tmp_path, video):
-    result = run(FAKE_CLI + ["--", "--source", str(video), "--csv", str(tmp_path / "s.csv"),
-                             "--output", str(tmp_path / "o.mp4"), "--set", "tracking.lost_track_s=0.3"])
+def test_real_models_end_to_end_through_the_cli(tmp_path, video):
+    result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--output", str(tmp_path / "o.mp4"),
+                        "--set", "tracking.lost_track_s=0.3"], timeout=180)
     assert result.returncode == 0, result.stderr
-    plates = sorted(r["plate"] for r in csv.DictReader(open(tmp_path / "s.csv", encoding="utf-8")))
-    assert plates == sorted([str(PLATE_A), str(PLATE_B)])
+    # B left mid-video, A was in view to the end: B's row comes first
+    assert [r["plate"] for r in sightings(tmp_path / "s.csv")] == [str(PLATE_B), str(PLATE_A)]
 
 
 def playable_frames(path):
@@ -97,52 +110,57 @@ def playable_frames(path):
 
 
 def start_and_signal(tmp_path, video, sig, extra=()):
-    """Starts a slow run (50 ms per frame), waits until it is mid-video, sends `sig`."""
+    """Starts a run on the long video, waits until it is mid-video, sends `sig`.
+
+    Mid-video means B's row is in the CSV: B's track ended 0.3 s after it left at frame 39, so
+    about 50 frames are done and A's track is open (and read) with 250 frames still to go.
+    """
     csv_path, out = tmp_path / "s.csv", tmp_path / "o.mp4"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(FAKE_CLI + ["--detect-delay", "0.05", "--", "--source", str(video),
-                                        "--csv", str(csv_path), "--output", str(out), "--no-progress", *extra],
+    proc = subprocess.Popen(CLI + ["--source", str(video), "--csv", str(csv_path), "--output", str(out),
+                                   "--no-progress", "--set", "tracking.lost_track_s=0.3", *extra],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (out.exists() and out.stat().st_size > 0):
-        time.sleep(0.05)  # the video file appears once the first frame is processed
-    time.sleep(1.0)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if csv_path.exists() and sightings(csv_path):
+            break
+        time.sleep(0.1)
     assert proc.poll() is None, proc.communicate()
+    assert sightings(csv_path), "no row within 120 s"
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     return proc.returncode, err, csv_path, out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_mid_video_flushes_csv_and_closes_video(tmp_path, video, sig):
-    code, err, csv_path, out = start_and_signal(tmp_path, video, sig)
+def test_signal_mid_video_flushes_csv_and_closes_video(tmp_path, long_video, sig):
+    code, err, csv_path, out = start_and_signal(tmp_path, long_video, sig)
     assert code == 0, err
     assert "Traceback" not in err
-    plates = [r["plate"] for r in csv.DictReader(open(csv_path, encoding="utf-8"))]
-    assert str(PLATE_A) in plates and len(plates) == len(set(plates))  # open track flushed, once
+    plates = [r["plate"] for r in sightings(csv_path)]
+    assert plates == [str(PLATE_B), str(PLATE_A)]  # A's open track flushed after B's row, once
     frames = playable_frames(out)
-    assert 5 < frames < 90
+    assert 40 < frames < 300
 
 
 def test_image_folder_through_the_cli(tmp_path):
     folder = tmp_path / "imgs"
     folder.mkdir()
-    frames = two_plate_frames(20)
-    cv2.imwrite(str(folder / "a.png"), frames[15])
+    cv2.imwrite(str(folder / "a.png"), render_scene(two_plates(60), 20, SMALL)[15])  # A and B in view
     (folder / "b.png").write_bytes(b"broken")
-    result = run(FAKE_CLI + ["--", "--source", str(folder), "--csv", str(tmp_path / "s.csv"),
-                             "--output", str(tmp_path / "annotated")])
+    result = run(CLI + ["--source", str(folder), "--csv", str(tmp_path / "s.csv"),
+                        "--output", str(tmp_path / "annotated")])
     assert result.returncode == 0, result.stderr
     assert "b.png" in result.stderr  # the warning
-    sightings = list(csv.DictReader(open(tmp_path / "s.csv", encoding="utf-8")))
-    assert sorted(r["plate"] for r in sightings) == sorted([str(PLATE_A), str(PLATE_B)])
-    assert all(r["source"] == str(folder / "a.png") for r in sightings)
+    rows = sightings(tmp_path / "s.csv")
+    assert sorted(r["plate"] for r in rows) == sorted([str(PLATE_A), str(PLATE_B)])
+    assert all(r["source"] == str(folder / "a.png") for r in rows)
     assert (tmp_path / "annotated" / "a.png").is_file()
 
 
 def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
-    result = run(FAKE_CLI + ["--", "--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv")])
+    result = run(CLI + ["--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv")])
     assert result.returncode == 0, result.stderr
     assert "fps" in result.stderr and "dropped" in result.stderr and "latency p95" in result.stderr
-    plates = sorted(r["plate"] for r in csv.DictReader(open(tmp_path / "s.csv", encoding="utf-8")))
+    plates = sorted(r["plate"] for r in sightings(tmp_path / "s.csv"))
     assert plates == sorted([str(PLATE_A), str(PLATE_B)])

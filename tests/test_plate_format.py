@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from fakes import peaked_scores
+from helpers import peaked_scores
 
 from stream_lpr import plate_format as pf
 

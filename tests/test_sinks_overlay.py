@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from fakes import PLATE_A
+from helpers import PLATE_A
 from stream_lpr.config import OverlayConfig
 from stream_lpr.errors import DisplayError
 from stream_lpr.overlay import HudStats, LabelRenderer, Overlay, find_cjk_font, paste

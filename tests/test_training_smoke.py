@@ -3,17 +3,21 @@
 import numpy as np
 import torch
 
+from stream_lpr.detection import PlateDetector
 from stream_lpr.recognition import PlateReader
 from stream_lpr.train.__main__ import main as train_main
+from stream_lpr.train.reader import SampleBank, write_shard
 
 
 def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     run, weights = tmp_path / "run", tmp_path / "weights"
-    args = ["reader", "--run", str(run), "--weights", str(weights), "--batch", "4", "--workers", "0", "--val-size", "8"]
+    args = ["reader", "--run", str(run), "--weights", str(weights), "--data", str(tmp_path / "shards"),
+            "--batch", "4", "--workers", "0", "--val-size", "8"]
     assert train_main(args + ["--steps", "2"]) == 0
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
     assert train_main(args + ["--steps", "3"]) == 0  # resumes at step 2 and does one more
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 3
+    assert len(list((tmp_path / "shards").glob("shard_*.npz"))) == 2  # rendered plates kept for reuse
     reads = PlateReader(weights / "reader.pt").read([np.zeros((64, 128, 3), np.uint8)])
     assert len(reads) == 1 and 0.0 <= reads[0].reading.confidence <= 1.0
 
@@ -21,7 +25,8 @@ def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
 def test_detector_training_builds_tiles_trains_and_exports(tmp_path):
     data, run, weights = tmp_path / "data", tmp_path / "run", tmp_path / "weights"
     code = train_main(["detector", "--data", str(data), "--run", str(run), "--weights", str(weights),
-                       "--train-tiles", "4", "--val-tiles", "2", "--epochs", "1", "--batch", "2", "--workers", "0"])
+                       "--train-tiles", "4", "--val-tiles", "2", "--epochs", "1", "--batch", "2", "--workers", "0",
+                       "--calibration-frames", "2"])
     assert code == 0
     labels = list((data / "labels" / "train").glob("*.txt"))
     assert len(labels) == 4
@@ -29,3 +34,22 @@ def test_detector_training_builds_tiles_trains_and_exports(tmp_path):
         assert len(line.split()) == 5 + 4 * 3
     assert (weights / "detector.pt").stat().st_size > 100_000
     assert (weights / "detector.onnx").stat().st_size > 100_000
+    int8 = weights / "detector.int8.onnx"
+    assert 100_000 < int8.stat().st_size < (weights / "detector.onnx").stat().st_size / 2
+    found = PlateDetector(int8, conf=0.0).detect(np.zeros((720, 1280, 3), np.uint8))  # conf 0: some boxes come out
+    assert len(found) > 0 and found.corners.shape == (len(found), 4, 2)
+
+
+def test_sample_bank_serves_new_plates_first_and_keeps_the_newest(tmp_path):
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    for index in range(3):
+        write_shard(shards, index, seed=0, size=4)
+    bank = SampleBank(capacity=8, seed=0)
+    assert bank.load_new(shards) == 3 and len(bank) == 8  # the oldest shard was pushed out
+    newest = np.load(shards / "shard_000002.npz")
+    crops, target, fresh = bank.batch(8)
+    assert fresh == 8  # nothing trained on yet: the whole batch is unseen plates
+    assert any((crops == crop).all((1, 2, 3)).any() for crop in newest["crops"])
+    assert bank.batch(8)[2] == 0 and bank.load_new(shards) == 0
+    assert set(target) == {"region", "class_number", "kana", "number", "plate_type"}

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from fakes import PLATE_A, PLATE_B, peaked_scores
+from helpers import PLATE_A, PLATE_B, peaked_scores
 from stream_lpr import plate_format as pf
 from stream_lpr.config import VotingConfig
 from stream_lpr.records import CropQuality, Frame, ReadJob, TrackedPlate

@@ -1,4 +1,4 @@
-"""python -m stream_lpr.train detector|reader ...: seeded, resumable training runs."""
+"""python -m stream_lpr.train detector|quantize|reader ...: seeded, resumable training runs."""
 
 from __future__ import annotations
 
@@ -17,8 +17,15 @@ def _detector(args: argparse.Namespace) -> None:
         data = detector.build_dataset(Path(args.data), args.train_tiles, args.val_tiles, args.seed)
     best = detector.train(data, Path(args.run), args.epochs, args.hours, args.batch, args.seed,
                           args.model, args.device, args.workers)
-    pt, onnx = detector.export(best, Path(args.weights))
-    print(f"detector weights written: {pt} and {onnx}")
+    written = detector.export(best, Path(args.weights), args.calibration_frames)
+    print("detector weights written: " + ", ".join(str(p) for p in written))
+
+
+def _quantize(args: argparse.Namespace) -> None:
+    from stream_lpr.train.quantize import quantize_detector
+
+    out = quantize_detector(Path(args.onnx), Path(args.out), frames=args.frames, seed=args.seed)
+    print(f"int8 detector written: {out}")
 
 
 def _reader(args: argparse.Namespace) -> None:
@@ -26,7 +33,8 @@ def _reader(args: argparse.Namespace) -> None:
 
     out = reader.train(Path(args.run), Path(args.weights), steps=args.steps, batch=args.batch,
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
-                       val_size=args.val_size)
+                       val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
+                       init=Path(args.init) if args.init else None)
     print(f"reader weights written: {out}")
 
 
@@ -47,16 +55,27 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--model", default="yolov8n-pose.yaml", help="ultralytics model config (scale)")
     det.add_argument("--workers", type=int, default=1)
     det.add_argument("--device", default="cpu")
+    det.add_argument("--calibration-frames", type=int, default=64, help="composed scenes the int8 export is calibrated on")
     det.add_argument("--seed", type=int, default=0)
     det.set_defaults(run_command=_detector)
+
+    qt = sub.add_parser("quantize", help="quantize a float detector ONNX export to int8 (CPU speed)")
+    qt.add_argument("--onnx", default="weights/detector.onnx")
+    qt.add_argument("--out", default="weights/detector.int8.onnx")
+    qt.add_argument("--frames", type=int, default=64, help="composed scenes to calibrate on")
+    qt.add_argument("--seed", type=int, default=0)
+    qt.set_defaults(run_command=_quantize)
 
     rd = sub.add_parser("reader", help="train the plate reader on rendered plates, generated on the fly")
     rd.add_argument("--run", default="runs/reader", help="run folder; checkpoint.pt there is resumed")
     rd.add_argument("--weights", default="weights", help="where reader.pt goes")
+    rd.add_argument("--data", default="data/reader", help="where rendered plate shards go (git-ignored)")
+    rd.add_argument("--init", default=None, help="start a new run from these reader weights")
+    rd.add_argument("--bank-size", type=int, default=160_000, help="rendered plates kept in memory")
     rd.add_argument("--steps", type=int, default=30000)
     rd.add_argument("--batch", type=int, default=64)
     rd.add_argument("--lr", type=float, default=2e-3)
-    rd.add_argument("--workers", type=int, default=1, help="data generation processes")
+    rd.add_argument("--workers", type=int, default=1, help="plate rendering processes (0: render in the trainer)")
     rd.add_argument("--val-size", type=int, default=512, help="fixed held-out plates scored at each checkpoint")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from stream_lpr.synth.compose import Scene, compose, load_scenes
+from stream_lpr.train.quantize import quantize_detector
 
 INFER_LONG_SIDE = 640
 TILE = 320
@@ -103,8 +104,9 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
     return run_dir / "weights" / "best.pt"
 
 
-def export(best: Path, weights_dir: Path) -> tuple[Path, Path]:
-    """Copies the .pt to weights/ and exports ONNX for a 1280 x 720 frame letterboxed to 640."""
+def export(best: Path, weights_dir: Path, calibration_frames: int = 64) -> tuple[Path, Path, Path]:
+    """Copies the .pt to weights/, exports ONNX for a 1280 x 720 frame letterboxed to 640 and
+    quantizes that to int8."""
     import stream_lpr.offline  # noqa: F401
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import strip_optimizer
@@ -116,4 +118,4 @@ def export(best: Path, weights_dir: Path) -> tuple[Path, Path]:
     onnx = Path(YOLO(str(pt)).export(format="onnx", imgsz=(384, 640), opset=17, simplify=False, dynamic=False))
     target = weights_dir / "detector.onnx"
     shutil.move(str(onnx), target)
-    return pt, target
+    return pt, target, quantize_detector(target, weights_dir / "detector.int8.onnx", calibration_frames)

@@ -1,4 +1,10 @@
-"""Reader training on rendered plates generated on the fly (never the same plate twice).
+"""Reader training on rendered plates.
+
+Rendering a plate costs about 15 ms of CPU, a training step on 64 plates about 270 ms, so fresh
+plates alone would keep the trainer waiting. Generator processes write rendered plates to shard
+files (data/reader by default); the trainer keeps the newest shards in memory, reads every new
+plate once as soon as it arrives and fills the rest of each batch with older plates, lightly
+re-warped so a plate seen twice is not the same image twice. Shards survive a restart.
 
 Checkpoints to run_dir/checkpoint.pt every few hundred steps and writes weights/reader.pt at
 the same time, so a stopped run resumes where it was and always leaves usable weights.
@@ -6,41 +12,113 @@ the same time, so a stopped run resumes where it was and always leaves usable we
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from tqdm import tqdm
 
 from stream_lpr import plate_format as pf
 from stream_lpr.recognition import HEADS, ReaderNet, to_tensor
+from stream_lpr.rectify import PLATE_SIZE
 from stream_lpr.synth.compose import load_scenes
 from stream_lpr.synth.crops import reader_sample
 
 CHECKPOINT_EVERY = 250
+SHARD_SIZE = 512  # plates per shard file: about 12 MB
 
 
-def targets(plates: list[pf.PlateText]) -> dict[str, torch.Tensor]:
+def targets(plates: list[pf.PlateText]) -> dict[str, np.ndarray]:
     encoded = [pf.encode(p) for p in plates]
-    return {name: torch.tensor([e[name] for e in encoded]) for name in HEADS}
+    return {name: np.array([e[name] for e in encoded]) for name in HEADS}
 
 
-class PlateStream(IterableDataset):
-    """Endless batches of (crops, targets); each worker and each resume gets its own seed."""
+def render_batch(seed: list[int], size: int, split: str = "train") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    scenes = load_scenes(split=split)
+    samples = [reader_sample(rng, scenes) for _ in range(size)]
+    return np.stack([s.crop for s in samples]), targets([s.text for s in samples])
 
-    def __init__(self, seed: int, batch: int, split: str = "train"):
-        self.seed, self.batch, self.split = seed, batch, split
 
-    def __iter__(self):
-        info = get_worker_info()
-        rng = np.random.default_rng([self.seed, info.id if info else 0])
-        scenes = load_scenes(split=self.split)
-        while True:
-            samples = [reader_sample(rng, scenes) for _ in range(self.batch)]
-            yield to_tensor([s.crop for s in samples]), targets([s.text for s in samples])
+def write_shard(directory: Path, index: int, seed: int, size: int) -> Path:
+    crops, target = render_batch([seed, index], size)
+    path = directory / f"shard_{index:06d}.npz"
+    tmp = directory / f".shard_{index:06d}.tmp.npz"
+    np.savez(tmp, crops=crops, **target)
+    tmp.replace(path)  # the trainer never sees a half-written shard
+    return path
+
+
+def _generate(directory: Path, seed: int, first: int, stride: int, size: int) -> None:
+    torch.set_num_threads(1)
+    index = first
+    while True:
+        if not (directory / f"shard_{index:06d}.npz").exists():
+            write_shard(directory, index, seed, size)
+        index += stride
+
+
+class SampleBank:
+    """The newest `capacity` plates in memory, in a ring; plates not yet trained on go first."""
+
+    def __init__(self, capacity: int, seed: int):
+        self.capacity, self.size, self.head = capacity, 0, 0
+        self.rng = np.random.default_rng(seed)
+        self.crops = np.empty((capacity, PLATE_SIZE[1], PLATE_SIZE[0], 3), np.uint8)  # pages fill as written
+        self.target: dict[str, np.ndarray] = {}
+        self.unseen: list[int] = []
+        self.loaded: set[str] = set()
+
+    def __len__(self) -> int:
+        return self.size
+
+    def load_new(self, directory: Path, newest: int | None = None) -> int:
+        names = sorted(p.name for p in directory.glob("shard_*.npz") if p.name not in self.loaded)
+        if newest is not None:
+            self.loaded.update(names[:-newest])
+            names = names[-newest:]
+        for name in names:
+            with np.load(directory / name) as shard:
+                self._add(shard["crops"], {k: shard[k] for k in HEADS})
+            self.loaded.add(name)
+        return len(names)
+
+    def _add(self, crops: np.ndarray, target: dict[str, np.ndarray]) -> None:
+        if not self.target:
+            self.target = {k: np.empty((self.capacity,) + v.shape[1:], v.dtype) for k, v in target.items()}
+        rows = (self.head + np.arange(len(crops))) % self.capacity
+        self.crops[rows] = crops
+        for k, v in target.items():
+            self.target[k][rows] = v
+        self.head = int(rows[-1] + 1) % self.capacity
+        self.size = min(self.capacity, self.size + len(crops))
+        written = set(rows.tolist())
+        self.unseen = [i for i in self.unseen if i not in written] + rows.tolist()
+
+    def batch(self, size: int) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+        """A batch: unseen plates first, the rest drawn at random. Also returns how many were new."""
+        fresh, self.unseen = self.unseen[:size], self.unseen[size:]
+        rest = self.rng.integers(0, self.size, size - len(fresh))
+        index = np.concatenate([np.array(fresh, dtype=np.int64), rest])
+        return self.crops[index], {k: v[index] for k, v in self.target.items()}, len(fresh)
+
+
+def rewarp(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Small random affine warp and brightness/contrast change, the size of detector corner
+    error, so a reused plate is not the same image twice."""
+    n = x.shape[0]
+    u = lambda lo, hi: torch.rand(n, generator=generator) * (hi - lo) + lo  # noqa: E731
+    scale, angle = u(0.96, 1.04), u(-0.02, 0.02)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = scale * torch.cos(angle), -scale * torch.sin(angle) * 0.5
+    theta[:, 1, 0], theta[:, 1, 1] = scale * torch.sin(angle) * 2.0, scale * torch.cos(angle)
+    theta[:, 0, 2], theta[:, 1, 2] = u(-0.04, 0.04), u(-0.05, 0.05)
+    grid = nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    x = nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    return (x * u(0.75, 1.25).view(n, 1, 1, 1) + u(-0.2, 0.2).view(n, 1, 1, 1)).clamp_(-1, 1)
 
 
 def loss_fn(logits: dict[str, torch.Tensor], target: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -91,9 +169,12 @@ def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
 
 
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
-          lr: float = 2e-3, device: str = "cpu", val_size: int = 512) -> Path:
+          lr: float = 2e-3, device: str = "cpu", val_size: int = 512, data_dir: Path | None = None,
+          init: Path | None = None, bank_size: int = 160_000) -> Path:
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = data_dir or run_dir / "shards"
+    data_dir.mkdir(parents=True, exist_ok=True)
     config = {"width": 16, "hidden": 384}
     model = ReaderNet(**config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -104,30 +185,57 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
         print(f"resuming {checkpoint_path} at step {start}")
-    val_crops, val_target = next(iter(PlateStream(seed + 10_000, val_size, split="test")))
-    stream = PlateStream(seed * 1000 + start, batch)
-    loader = DataLoader(stream, batch_size=None, num_workers=workers, prefetch_factor=4 if workers else None,
-                        persistent_workers=bool(workers))
+    elif init is not None:
+        model.load_state_dict(torch.load(init, map_location=device, weights_only=True)["model"])
+        print(f"starting from the weights in {init}")
+    if workers and device == "cpu":
+        torch.set_num_threads(max(1, (mp.cpu_count() or 2) - workers))
+    val_crops, val_target = render_batch([seed + 10_000], val_size, split="test")
+    val_x, val_t = to_tensor(val_crops).to(device), {k: torch.from_numpy(v).to(device) for k, v in val_target.items()}
+
+    bank = SampleBank(bank_size, seed * 1000 + start)
+    bank.load_new(data_dir, newest=bank_size // SHARD_SIZE)
+    first = len(list(data_dir.glob("shard_*.npz")))
+    context = mp.get_context("spawn")  # no forked copy of the trainer's torch threads
+    generators = [context.Process(target=_generate, args=(data_dir, seed, first + k, workers, SHARD_SIZE), daemon=True)
+                  for k in range(workers)]
+    for process in generators:
+        process.start()
+    if len(bank) < 4 * SHARD_SIZE and not workers:  # no generator process: render in this one
+        write_shard(data_dir, first, seed, max(batch, 4 * SHARD_SIZE if steps > 100 else batch))
     weights = weights_dir / "reader.pt"
     bar = tqdm(total=steps, initial=start, desc="reader", unit="step")
-    running, began = None, time.time()
-    for step, (crops, target) in zip(range(start, steps), loader):
-        loss = loss_fn(model(crops.to(device)), {k: v.to(device) for k, v in target.items()})
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
-        optimizer.step()
-        value = loss.item()
-        running = value if running is None else 0.98 * running + 0.02 * value
-        bar.update(1)
-        bar.set_postfix(loss=f"{running:.3f}")
-        if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == steps:
-            acc = quick_accuracy(model, val_crops.to(device), {k: v.to(device) for k, v in val_target.items()})
-            bar.write(f"step {step + 1}: loss {running:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in acc.items())
-                      + f" ({time.time() - began:.0f} s)")
-            torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                        "step": step + 1}, checkpoint_path)
-            save_weights(model, weights, config)
-    bar.close()
+    running, began, fresh_total = None, time.time(), 0
+    generator = torch.Generator().manual_seed(seed * 1000 + start)
+    try:
+        for step in range(start, steps):
+            if step % 10 == 0 or len(bank) < 4 * SHARD_SIZE:
+                bank.load_new(data_dir)
+                while len(bank) < min(4 * SHARD_SIZE, batch * 4) and workers:  # a few shards before the first step
+                    time.sleep(1.0)
+                    bank.load_new(data_dir)
+            crops, target, fresh = bank.batch(batch)
+            fresh_total += fresh
+            x = rewarp(to_tensor(crops), generator).to(device)
+            loss = loss_fn(model(x), {k: torch.from_numpy(v).to(device) for k, v in target.items()})
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate(step, steps, lr)
+            optimizer.step()
+            value = loss.item()
+            running = value if running is None else 0.98 * running + 0.02 * value
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.3f}", bank=len(bank))
+            if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == steps:
+                acc = quick_accuracy(model, val_x, val_t)
+                bar.write(f"step {step + 1}: loss {running:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in acc.items())
+                          + f" bank {len(bank)} fresh {fresh_total} ({time.time() - began:.0f} s)")
+                torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                            "step": step + 1}, checkpoint_path)
+                save_weights(model, weights, config)
+    finally:
+        for process in generators:
+            process.terminate()
+        bar.close()
     return weights
