@@ -4,8 +4,9 @@
     python benchmarks/bench_models.py [--repeats 50]
 
 Reader: milliseconds per plate for a batch of 8 rectified plates (target <= 3 ms).
-Detector: milliseconds per 1280 x 720 frame for the ONNX export (target <= 40 ms) and the
-PyTorch .pt file, end to end through ultralytics (letterbox, forward, NMS, keypoints).
+Detector: milliseconds per 1280 x 720 frame, end to end (letterbox, forward, NMS, corners), for
+the int8 and float ONNX exports through onnxruntime (target <= 40 ms) and the PyTorch .pt file
+through ultralytics.
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def main() -> int:
     torch.set_num_threads(2)
 
     frame = compose(rng, None, size=(1280, 720)).image
-    for name in ("detector.onnx", "detector.pt"):
+    for name in ("detector.int8.onnx", "detector.onnx", "detector.pt"):  # onnxruntime, onnxruntime, ultralytics
+        if not (args.weights / name).is_file():
+            continue
         detector = PlateDetector(args.weights / name)
         median, p95 = _time_ms(lambda: detector.detect(frame), args.repeats)
         print(f"{name}, 1280x720 frame: {median:.1f} ms median, {p95:.1f} ms p95")

@@ -20,9 +20,9 @@ def reader():
     return PlateReader(WEIGHTS / "reader.pt")
 
 
-@pytest.fixture(scope="module")
-def detector():
-    return PlateDetector(WEIGHTS / "detector.onnx")
+@pytest.fixture(scope="module", params=["detector.int8.onnx", "detector.onnx"])
+def detector(request):
+    return PlateDetector(WEIGHTS / request.param)
 
 
 def test_reader_reads_rendered_plates(reader):
