@@ -6,7 +6,7 @@ import torch
 from stream_lpr.detection import PlateDetector
 from stream_lpr.recognition import PlateReader
 from stream_lpr.train.__main__ import main as train_main
-from stream_lpr.train.reader import SampleBank, write_shard
+from stream_lpr.train.reader import SampleBank, prune_shards, write_shard
 
 
 def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
@@ -53,3 +53,5 @@ def test_sample_bank_serves_new_plates_first_and_keeps_the_newest(tmp_path):
     assert any((crops == crop).all((1, 2, 3)).any() for crop in newest["crops"])
     assert bank.batch(8)[2] == 0 and bank.load_new(shards) == 0
     assert set(target) == {"region", "class_number", "kana", "number", "plate_type"}
+    prune_shards(shards, keep=2)
+    assert sorted(p.name for p in shards.iterdir()) == ["shard_000001.npz", "shard_000002.npz"]

@@ -61,6 +61,13 @@ def _generate(directory: Path, seed: int, first: int, stride: int, size: int) ->
         index += stride
 
 
+def prune_shards(directory: Path, keep: int) -> None:
+    """Deletes all but the newest `keep` shards: older ones would never be loaded again, and
+    a long run renders several GB an hour."""
+    for path in sorted(directory.glob("shard_*.npz"))[:-keep]:
+        path.unlink(missing_ok=True)
+
+
 class SampleBank:
     """The newest `capacity` plates in memory, in a ring; plates not yet trained on go first."""
 
@@ -234,6 +241,7 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                             "step": step + 1}, checkpoint_path)
                 save_weights(model, weights, config)
+                prune_shards(data_dir, keep=bank_size // SHARD_SIZE + 1)
     finally:
         for process in generators:
             process.terminate()
