@@ -33,12 +33,18 @@ class OnnxPoseModel:
     ultralytics' predictor (its tensors, result objects and checks) saves about a third of the
     time per frame on CPU."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, device: str = "cpu"):
         import onnxruntime as ort
 
+        providers: list = ["CPUExecutionProvider"]
+        if device.startswith("cuda"):
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise WeightsError(f"{path.name} is an ONNX file and this onnxruntime has no CUDA; "
+                                   f"for {device} use the .pt weights (--detector weights/detector.pt)")
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
         feed = self.session.get_inputs()[0]
         self.input_name = feed.name
         self.height, self.width = int(feed.shape[2]), int(feed.shape[3])
@@ -107,9 +113,11 @@ class PlateDetector:
         if not path.is_file():
             raise WeightsError(f"detector weights not found: {path}")
         try:
-            self.model = OnnxPoseModel(path) if path.suffix == ".onnx" else _UltralyticsModel(path, imgsz, device)
+            self.model = OnnxPoseModel(path, device) if path.suffix == ".onnx" else _UltralyticsModel(path, imgsz, device)
             # A first call builds the runtime, so a corrupt file fails here, not mid-stream.
             self.model(np.zeros((64, 64, 3), np.uint8), conf, iou)
+        except WeightsError:
+            raise
         except Exception as exc:  # onnxruntime and ultralytics raise many kinds for a bad file
             raise WeightsError(f"cannot load detector weights {path}: {exc.__class__.__name__}: {exc}") from None
         self.conf, self.iou = conf, iou

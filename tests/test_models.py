@@ -85,3 +85,12 @@ def test_missing_and_corrupt_weights_raise_weights_error(tmp_path, loader, name)
     corrupt.write_bytes(b"not a model" * 100)
     with pytest.raises(WeightsError, match="cannot load"):
         loader(corrupt)
+
+
+def test_onnx_detector_on_cuda_without_cuda_onnxruntime_points_to_the_pt_file():
+    import onnxruntime
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA")
+    with pytest.raises(WeightsError, match=r"use the \.pt weights"):
+        PlateDetector(WEIGHTS / "detector.int8.onnx", device="cuda:0")
