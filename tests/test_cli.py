@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, str(ROOT / "run_stream.py")]
 
 
-def run(cmd, timeout=60, **kw):
+def run(cmd, timeout=300, **kw):  # a hang guard only: a busy CI machine can be slow
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
@@ -128,7 +128,7 @@ def start_and_signal(tmp_path, video, sig, extra=()):
     assert proc.poll() is None, proc.communicate()
     assert sightings(csv_path), "no row within 120 s"
     proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=300)
     return proc.returncode, err, csv_path, out
 
 
@@ -162,5 +162,6 @@ def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
     result = run(CLI + ["--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv")])
     assert result.returncode == 0, result.stderr
     assert "fps" in result.stderr and "dropped" in result.stderr and "latency p95" in result.stderr
-    plates = sorted(r["plate"] for r in sightings(tmp_path / "s.csv"))
-    assert plates == sorted([str(PLATE_A), str(PLATE_B)])
+    # Live mode drops frames by design: on a busy machine a track can break and a plate be
+    # logged twice, so this checks which plates were read, not how many rows.
+    assert {r["plate"] for r in sightings(tmp_path / "s.csv")} == {str(PLATE_A), str(PLATE_B)}

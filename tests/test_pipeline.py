@@ -218,7 +218,8 @@ def test_live_source_dying_mid_run_flushes_tracks_and_ends_threads(tmp_path, mod
     outputs = Outputs(csv=CsvSink(tmp_path / "s.csv"), video=VideoSink(tmp_path / "o.mp4", 20))
     stats = run_pipeline(config, source, models[0], [models[1]], outputs, Overlay(config.overlay))
     assert stats.error and "gave up" in stats.error and "secret" not in stats.error
-    assert sorted(r["plate"] for r in rows(tmp_path / "s.csv")) == sorted([str(PLATE_A), str(PLATE_B)])
+    # a set: a live source drops frames, and on a busy machine a track may break in two
+    assert {r["plate"] for r in rows(tmp_path / "s.csv")} == {str(PLATE_A), str(PLATE_B)}
     assert frame_count(tmp_path / "o.mp4") == stats.frames > 0
     alive = [t.name for t in threading.enumerate() if t.name == "grabber" or t.name.startswith("reader-")]
     assert alive == []
