@@ -44,6 +44,9 @@ class OnnxPoseModel:
             providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle onnxruntime threads busy-wait by default: in the pipeline that takes the cores
+        # the decoder, the readers and the encoder need between two detections.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=providers)
         feed = self.session.get_inputs()[0]
         self.input_name = feed.name
