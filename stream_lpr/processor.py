@@ -18,7 +18,7 @@ import numpy as np
 
 from stream_lpr.config import Config
 from stream_lpr.overlay import HudStats, Overlay
-from stream_lpr.readpolicy import ReadPolicy, quad_geometry
+from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
 from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, TrackedPlate
 from stream_lpr.rectify import rectify
 from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
@@ -142,16 +142,21 @@ class FrameProcessor:
         return tracked
 
     def _maybe_read(self, plate: TrackedPlate, frame: Frame) -> None:
-        """Queues a read when the policy says the crop is worth it (stills: always)."""
-        if not frame.still and not (self.policy.due(plate.track_id, frame.timestamp_s)
-                                    and self.policy.geometry_ok(plate.corners)):
-            return
-        crop = rectify(frame.image, plate.corners)
-        quality = self.policy.judge(plate.corners, crop)
+        """Queues a read when the policy says the crop is worth it (stills: always, from several
+        corner sets)."""
+        if frame.still:
+            for corners in still_views(plate.corners, self.config.read_policy.still_views):
+                self._submit(plate, frame, corners)
+        elif self.policy.due(plate.track_id, frame.timestamp_s) and self.policy.geometry_ok(plate.corners):
+            self._submit(plate, frame, plate.corners)
+
+    def _submit(self, plate: TrackedPlate, frame: Frame, corners: np.ndarray) -> None:
+        crop = rectify(frame.image, corners)
+        quality = self.policy.judge(corners, crop)
         if quality is None:
             if not frame.still:
                 return
-            width, frontal = quad_geometry(plate.corners)  # a still has one chance: read anyway
+            width, frontal = quad_geometry(corners)  # a still has one chance: read anyway
             quality = CropQuality(width, 0.0, frontal, 0.1)
         job = ReadJob(plate.track_id, frame.index, frame.timestamp_s, crop, plate.xyxy, quality)
         if self.channel.submit(job):

@@ -30,11 +30,11 @@ def test_reader_reads_rendered_plates(reader):
     samples = [reader_sample(rng, None, smallest=80.0) for _ in range(64)]
     reads = reader.read([s.crop for s in samples])
     right = sum(r.reading.text.key == s.text.key for r, s in zip(reads, samples))
-    # A regression guard for the shipped weights (44/64 when committed), not the accuracy
+    # A regression guard for the shipped weights (51/64 when committed), not the accuracy
     # target: `python -m stream_lpr.evaluate` measures that on 2000 plates.
-    assert right >= 38, f"only {right}/64 plates read exactly"
+    assert right >= 46, f"only {right}/64 plates read exactly"
     numbers = sum(r.reading.text.number == s.text.number for r, s in zip(reads, samples))
-    assert numbers >= 60, f"only {numbers}/64 designation numbers right"
+    assert numbers >= 62, f"only {numbers}/64 designation numbers right"
     for read in reads:
         assert read.scores.region.shape == (138,)
         assert np.isclose(read.scores.number.sum(axis=1), 1.0, atol=1e-4).all()

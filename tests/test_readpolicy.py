@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from stream_lpr.config import ReadPolicyConfig
-from stream_lpr.readpolicy import ReadPolicy, quad_geometry, sharpness
+from stream_lpr.readpolicy import ReadPolicy, quad_geometry, sharpness, still_views
 
 
 def quad(w, h, skew=0.0):
@@ -55,3 +55,13 @@ def test_judge(corners, blur, accepted):
     assert (quality is not None) is accepted
     if quality:
         assert 0 < quality.score <= 1
+
+
+def test_still_views_start_with_the_detected_corners_then_wider_tighter_and_shifted():
+    quad = np.array([[100, 50], [300, 60], [300, 160], [100, 150]], np.float32)
+    views = still_views(quad, 5)
+    assert len(views) == 5 and np.allclose(views[0], quad)
+    width = lambda q: np.linalg.norm(q[1] - q[0])  # noqa: E731
+    assert width(views[1]) > width(quad) > width(views[2])
+    assert views[3].mean(0)[0] < quad.mean(0)[0] < views[4].mean(0)[0]  # shifted along the plate
+    assert len(still_views(quad, 1)) == 1
