@@ -202,25 +202,28 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
 
     bank = SampleBank(bank_size, seed * 1000 + start)
     bank.load_new(data_dir, newest=bank_size // SHARD_SIZE)
-    first = len(list(data_dir.glob("shard_*.npz")))
+    # After the newest shard, not after the count on disk: pruning leaves gaps at the start.
+    first = max((int(p.stem.split("_")[1]) + 1 for p in data_dir.glob("shard_*.npz")), default=0)
     context = mp.get_context("spawn")  # no forked copy of the trainer's torch threads
     generators = [context.Process(target=_generate, args=(data_dir, seed, first + k, workers, SHARD_SIZE), daemon=True)
                   for k in range(workers)]
     for process in generators:
         process.start()
-    if len(bank) < 4 * SHARD_SIZE and not workers:  # no generator process: render in this one
-        write_shard(data_dir, first, seed, max(batch, 4 * SHARD_SIZE if steps > 100 else batch))
+    min_bank = min(4 * SHARD_SIZE, 4 * batch)  # plates in memory before the first step
+    if len(bank) < min_bank and not workers:  # no render process: render them here
+        write_shard(data_dir, first, seed, min_bank)
+    while len(bank) < min_bank:
+        if workers:
+            time.sleep(1.0)
+        bank.load_new(data_dir)
     weights = weights_dir / "reader.pt"
     bar = tqdm(total=steps, initial=start, desc="reader", unit="step")
     running, began, fresh_total = None, time.time(), 0
     generator = torch.Generator().manual_seed(seed * 1000 + start)
     try:
         for step in range(start, steps):
-            if step % 10 == 0 or len(bank) < 4 * SHARD_SIZE:
+            if step % 10 == 0:
                 bank.load_new(data_dir)
-                while len(bank) < min(4 * SHARD_SIZE, batch * 4) and workers:  # a few shards before the first step
-                    time.sleep(1.0)
-                    bank.load_new(data_dir)
             crops, target, fresh = bank.batch(batch)
             fresh_total += fresh
             x = rewarp(to_tensor(crops), generator).to(device)
