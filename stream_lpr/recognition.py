@@ -52,9 +52,12 @@ class ReaderNet(nn.Module):
         return {name: head(z) for name, head in self.heads.items()}
 
 
-def to_tensor(crops: list[np.ndarray] | np.ndarray) -> torch.Tensor:
-    """uint8 (N, 64, 128, 3) BGR -> float (N, 3, 64, 128) in about -1..1."""
-    batch = torch.from_numpy(np.ascontiguousarray(np.stack(crops) if isinstance(crops, list) else crops))
+def to_tensor(crops: list[np.ndarray] | np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 64, 128, 3) BGR -> float (N, 3, 64, 128) in about -1..1, on the input's device."""
+    if isinstance(crops, torch.Tensor):
+        batch = crops
+    else:
+        batch = torch.from_numpy(np.ascontiguousarray(np.stack(crops) if isinstance(crops, list) else crops))
     return batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 

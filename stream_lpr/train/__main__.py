@@ -14,9 +14,9 @@ def _detector(args: argparse.Namespace) -> None:
 
     data = Path(args.data) / "data.yaml"
     if not data.exists() or args.rebuild:
-        data = detector.build_dataset(Path(args.data), args.train_tiles, args.val_tiles, args.seed)
+        data = detector.build_dataset(Path(args.data), args.train_tiles, args.val_tiles, args.seed, args.jobs)
     best = detector.train(data, Path(args.run), args.epochs, args.hours, args.batch, args.seed,
-                          args.model, args.device, args.workers)
+                          args.model, args.device, args.workers, Path(args.init) if args.init else None)
     written = detector.export(best, Path(args.weights), args.calibration_frames)
     print("detector weights written: " + ", ".join(str(p) for p in written))
 
@@ -34,7 +34,7 @@ def _reader(args: argparse.Namespace) -> None:
     out = reader.train(Path(args.run), Path(args.weights), steps=args.steps, batch=args.batch,
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
-                       init=Path(args.init) if args.init else None)
+                       init=Path(args.init) if args.init else None, minutes=args.minutes)
     print(f"reader weights written: {out}")
 
 
@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--train-tiles", type=int, default=6000)
     det.add_argument("--val-tiles", type=int, default=400)
     det.add_argument("--rebuild", action="store_true", help="compose the tiles again")
+    det.add_argument("--jobs", type=int, default=1, help="processes composing tiles")
+    det.add_argument("--init", default=None, help="start a new run from these detector weights (.pt)")
     det.add_argument("--epochs", type=int, default=30)
     det.add_argument("--hours", type=float, default=None, help="stop after this long (overrides --epochs)")
     det.add_argument("--batch", type=int, default=16)
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--init", default=None, help="start a new run from these reader weights")
     rd.add_argument("--bank-size", type=int, default=160_000, help="rendered plates kept in memory")
     rd.add_argument("--steps", type=int, default=30000)
+    rd.add_argument("--minutes", type=float, default=None, help="stop after this long; the learning rate decays over it")
     rd.add_argument("--batch", type=int, default=64)
     rd.add_argument("--lr", type=float, default=2e-3)
     rd.add_argument("--workers", type=int, default=1, help="plate rendering processes (0: render in the trainer)")

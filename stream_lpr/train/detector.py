@@ -7,6 +7,7 @@ each training step costs a quarter of a 640 x 640 one.
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import shutil
 from pathlib import Path
 
@@ -52,13 +53,14 @@ def _label_lines(scene: Scene, origin: tuple[int, int], size: tuple[int, int]) -
     return lines
 
 
-def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str) -> None:
+CHUNK = 200  # tiles per seeded chunk: the tiles depend on the seed alone, not on --jobs
+
+
+def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene_split: str) -> int:
     images, labels = out / "images" / split, out / "labels" / split
-    images.mkdir(parents=True, exist_ok=True)
-    labels.mkdir(parents=True, exist_ok=True)
     scenes = load_scenes(split=scene_split)
-    rng = np.random.default_rng(seed)
-    for i in tqdm(range(count), desc=f"composing {split} tiles", unit="tile"):
+    rng = np.random.default_rng([seed, first // CHUNK])
+    for i in range(first, first + count):
         scene = compose(rng, scenes, long_side=INFER_LONG_SIDE)
         if min(scene.image.shape[:2]) < TILE:
             pad_y, pad_x = max(0, TILE - scene.image.shape[0]), max(0, TILE - scene.image.shape[1])
@@ -67,13 +69,33 @@ def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str)
         tile = scene.image[y : y + TILE, x : x + TILE]
         cv2.imwrite(str(images / f"{i:06d}.jpg"), tile, [cv2.IMWRITE_JPEG_QUALITY, 92])
         (labels / f"{i:06d}.txt").write_text("\n".join(_label_lines(scene, (x, y), (TILE, TILE))))
+    return count
 
 
-def build_dataset(out: Path, train: int, val: int, seed: int) -> Path:
+def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str, jobs: int) -> None:
+    (out / "images" / split).mkdir(parents=True, exist_ok=True)
+    (out / "labels" / split).mkdir(parents=True, exist_ok=True)
+    chunks = [(out, split, first, min(CHUNK, count - first), seed, scene_split) for first in range(0, count, CHUNK)]
+    bar = tqdm(total=count, desc=f"composing {split} tiles", unit="tile")
+    if jobs <= 1:
+        for chunk in chunks:
+            bar.update(_write_chunk(*chunk))
+    else:
+        with mp.get_context("spawn").Pool(jobs) as pool:
+            for done in pool.imap_unordered(_star_write_chunk, chunks):
+                bar.update(done)
+    bar.close()
+
+
+def _star_write_chunk(args: tuple) -> int:
+    return _write_chunk(*args)
+
+
+def build_dataset(out: Path, train: int, val: int, seed: int, jobs: int = 1) -> Path:
     """Writes tiles and data.yaml; val tiles come from held-out drives with another seed."""
     out = Path(out)
-    _write_split(out, "train", train, seed, "train")
-    _write_split(out, "val", val, seed + 7919, "test")
+    _write_split(out, "train", train, seed, "train", jobs)
+    _write_split(out, "val", val, seed + 7919, "test", jobs)
     data = out / "data.yaml"
     data.write_text(
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
@@ -83,8 +105,10 @@ def build_dataset(out: Path, train: int, val: int, seed: int) -> Path:
 
 
 def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: int, seed: int,
-          model_cfg: str = "yolov8n-pose.yaml", device: str = "cpu", workers: int = 1) -> Path:
-    """Trains from scratch, or resumes run_dir's last checkpoint; returns the best weights."""
+          model_cfg: str = "yolov8n-pose.yaml", device: str = "cpu", workers: int = 1,
+          init: Path | None = None) -> Path:
+    """Trains from scratch (or from the weights in `init`), or resumes run_dir's last
+    checkpoint; returns the best weights."""
     import stream_lpr.offline  # noqa: F401 - before ultralytics
     from ultralytics import YOLO
 
@@ -93,11 +117,14 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
         model = YOLO(str(last))
         model.train(resume=True)
     else:
-        model = YOLO(model_cfg, task="pose")
+        # Fine-tuning trained weights: plain SGD at half the usual rate and no bias warm-up,
+        # which keeps the first steps from undoing what the weights already know.
+        tune = {"optimizer": "SGD", "lr0": 0.005, "warmup_bias_lr": 0.0} if init else {}
+        model = YOLO(str(init) if init else model_cfg, task="pose")
         model.train(
-            data=str(data), epochs=epochs, time=hours, imgsz=TILE, batch=batch, seed=seed,
+            **tune, data=str(data), epochs=epochs, time=hours, imgsz=TILE, batch=batch, seed=seed,
             device=device, workers=workers, project=str(run_dir.resolve().parent), name=run_dir.name,
-            exist_ok=True, pretrained=False, amp=False, plots=False, val=True, patience=0,
+            exist_ok=True, pretrained=init is not None, amp=False, plots=False, val=True, patience=0,
             verbose=True, mosaic=1.0, scale=0.3, degrees=3.0, translate=0.1, fliplr=0.5, hsv_h=0.02,
             close_mosaic=max(1, epochs // 10), cos_lr=True, warmup_epochs=1.0,
         )

@@ -115,11 +115,12 @@ class SampleBank:
 
 def rewarp(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Small random affine warp and brightness/contrast change, the size of detector corner
-    error, so a reused plate is not the same image twice."""
+    error, so a reused plate is not the same image twice. x may sit on any device; the random
+    numbers come from the CPU generator so a run is seeded the same everywhere."""
     n = x.shape[0]
-    u = lambda lo, hi: torch.rand(n, generator=generator) * (hi - lo) + lo  # noqa: E731
+    u = lambda lo, hi: (torch.rand(n, generator=generator) * (hi - lo) + lo).to(x.device)  # noqa: E731
     scale, angle = u(0.96, 1.04), u(-0.02, 0.02)
-    theta = torch.zeros(n, 2, 3)
+    theta = torch.zeros(n, 2, 3, device=x.device)
     theta[:, 0, 0], theta[:, 0, 1] = scale * torch.cos(angle), -scale * torch.sin(angle) * 0.5
     theta[:, 1, 0], theta[:, 1, 1] = scale * torch.sin(angle) * 2.0, scale * torch.cos(angle)
     theta[:, 0, 2], theta[:, 1, 2] = u(-0.04, 0.04), u(-0.05, 0.05)
@@ -158,14 +159,16 @@ def quick_accuracy(model: nn.Module, crops: torch.Tensor, target: dict[str, torc
     return out
 
 
-def learning_rate(step: int, steps: int, peak: float) -> float:
+def learning_rate(step: int, steps: int, peak: float, progress: float | None = None) -> float:
     """Short warm-up, then cosine decay to 2% of peak: a pure function of the step, so a run
-    resumed with a larger --steps simply stretches the decay."""
+    resumed with a larger --steps simply stretches the decay. A run with a time budget passes
+    the fraction of its time spent as `progress` instead."""
     warmup = max(1, min(300, steps // 20))
     if step < warmup:
         return peak * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, steps - warmup))
-    return peak * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * progress)))
+    if progress is None:
+        progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
 
 
 def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
@@ -177,7 +180,9 @@ def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
 
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
           lr: float = 2e-3, device: str = "cpu", val_size: int = 512, data_dir: Path | None = None,
-          init: Path | None = None, bank_size: int = 160_000) -> Path:
+          init: Path | None = None, bank_size: int = 160_000, minutes: float | None = None) -> Path:
+    """Trains for `steps` steps, or until `minutes` have passed when given (the learning rate
+    then decays over the time instead of the steps)."""
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir or run_dir / "shards"
@@ -226,18 +231,21 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
                 bank.load_new(data_dir)
             crops, target, fresh = bank.batch(batch)
             fresh_total += fresh
-            x = rewarp(to_tensor(crops), generator).to(device)
+            # uint8 to the device first: a quarter of the bytes, and the warp runs there
+            x = rewarp(to_tensor(torch.from_numpy(crops).to(device, non_blocking=True)), generator)
             loss = loss_fn(model(x), {k: torch.from_numpy(v).to(device) for k, v in target.items()})
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            progress = None if minutes is None else (time.time() - began) / (60 * minutes)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, steps, lr)
+                group["lr"] = learning_rate(step, steps, lr, progress)
             optimizer.step()
             value = loss.item()
             running = value if running is None else 0.98 * running + 0.02 * value
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", bank=len(bank))
-            if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == steps:
+            out_of_time = progress is not None and progress >= 1.0
+            if (step + 1) % CHECKPOINT_EVERY == 0 or step + 1 == steps or out_of_time:
                 acc = quick_accuracy(model, val_x, val_t)
                 bar.write(f"step {step + 1}: loss {running:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in acc.items())
                           + f" bank {len(bank)} fresh {fresh_total} ({time.time() - began:.0f} s)")
@@ -245,6 +253,8 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
                             "step": step + 1}, checkpoint_path)
                 save_weights(model, weights, config)
                 prune_shards(data_dir, keep=bank_size // SHARD_SIZE + 1)
+            if out_of_time:
+                break
     finally:
         for process in generators:
             process.terminate()
