@@ -106,15 +106,27 @@ class FrameProcessor:
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
         self._last_frame_at: float | None = None
+        self._last_detected: int | None = None
+
+    def _detects(self, frame: Frame) -> bool:
+        """Stills always; video every n-th source frame (counted in source frames, so a live
+        source that already drops frames is detected on more of the ones that arrive)."""
+        every = self.config.detection.every_n_frames
+        return (frame.still or every == 1 or self._last_detected is None
+                or frame.index - self._last_detected >= every or frame.index < self._last_detected)
 
     def process(self, frame: Frame) -> bool:
         """Handles one frame; returns True when the user asked to quit (window q)."""
-        start = time.perf_counter()
-        detections = self.detector.detect(frame.image)
-        detected = time.perf_counter()
-        self.stats.add_time("detect", detected - start)
-        tracked = self._track(frame, detections)
-        self.stats.add_time("track", time.perf_counter() - detected)
+        if self._detects(frame):
+            start = time.perf_counter()
+            detections = self.detector.detect(frame.image)
+            detected = time.perf_counter()
+            self.stats.add_time("detect", detected - start)
+            tracked = self._track(frame, detections)
+            self.stats.add_time("track", time.perf_counter() - detected)
+            self._last_detected = frame.index
+        else:  # drawn where the tracks are heading; nothing read, nothing counted as seen
+            tracked = self.tracker.coast(frame.index)
         self.collect_results()
         if frame.still:  # a still image is its own scope: its reads first, then its tracks end
             self.wait_for_reads({p.track_id for p in tracked}, _STILL_READ_WAIT_S)

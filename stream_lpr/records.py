@@ -42,7 +42,7 @@ class TrackedPlate:
     xyxy: np.ndarray  # (4,) float32
     corners: np.ndarray  # (4, 2) float32: TL, TR, BR, BL
     confidence: float
-    detection_index: int  # row of the PlateDetections this came from
+    detection_index: int  # row of the PlateDetections this came from; -1: a predicted position
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ last box and that box moved by the track's velocity, so neither a fast plate nor
 stopped breaks its track.
 Motion is counted in source frames (camera frames are evenly spaced even when live grab times
 jitter, and dropped frames still count); track ends are counted in seconds, so `lost_track_s`
-means the same at any frame rate. `update` must be called on every frame, empty ones included,
-so tracks age and end.
+means the same at any frame rate. `update` must be called on every detected frame, empty ones
+included, so tracks age and end; frames the detector skips get `coast`, which moves the tracks
+seen at the last detection along their velocity and changes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class _Track:
     xyxy: np.ndarray
     last_seen_s: float
     last_frame: int
+    corners: np.ndarray  # (4, 2) at the last match: what coasting moves and draws
+    confidence: float
     hits: int = 1
     track_id: int | None = None  # set when confirmed, so ids count confirmed tracks only
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame
@@ -37,12 +40,13 @@ class _Track:
         shift = self.velocity * (frame - self.last_frame)
         return self.xyxy + np.concatenate([shift, shift])
 
-    def update(self, xyxy: np.ndarray, t: float, frame: int) -> None:
+    def update(self, xyxy: np.ndarray, corners: np.ndarray, confidence: float, t: float, frame: int) -> None:
         frames = frame - self.last_frame
         if frames > 0:
             moved = (_center(xyxy) - _center(self.xyxy)) / frames
             self.velocity = _VELOCITY_SMOOTHING * moved + (1 - _VELOCITY_SMOOTHING) * self.velocity
         self.xyxy, self.last_seen_s, self.last_frame = xyxy, t, frame
+        self.corners, self.confidence = corners, confidence
         self.hits += 1
 
 
@@ -60,11 +64,13 @@ class PlateTracker:
         self.config = config
         self._tracks: list[_Track] = []
         self._next_id = 1
+        self._last_update_frame: int | None = None
 
     def update(self, xyxy: np.ndarray, confidence: np.ndarray, corners: np.ndarray, t: float,
                frame: int) -> TrackUpdate:
         """xyxy (N, 4), confidence (N,), corners (N, 4, 2) of source frame `frame`, taken at `t` s."""
         ended = self._expire(t)
+        self._last_update_frame = frame
         high = np.flatnonzero(confidence >= self.config.high_confidence)
         low = np.flatnonzero(confidence < self.config.high_confidence)
         matches, unmatched_tracks, unmatched_high = self._match(self._tracks, xyxy, high, frame)
@@ -73,18 +79,31 @@ class PlateTracker:
         low_matches, _, _ = self._match(confirmed_left, xyxy, low, frame)
         matches += low_matches
         for track, det in matches:
-            track.update(xyxy[det].astype(np.float32), t, frame)
+            track.update(xyxy[det].astype(np.float32), corners[det].astype(np.float32), float(confidence[det]), t, frame)
             self._confirm(track)
         # ByteTrack drops a tentative track at its first miss: noise rarely repeats.
         matched = {id(tr) for tr, _ in matches}
         self._tracks = [tr for tr in self._tracks if tr.track_id is not None or id(tr) in matched]
         for det in unmatched_high:
-            track = self._confirm(_Track(xyxy[det].astype(np.float32), t, frame))
+            track = self._confirm(_Track(xyxy[det].astype(np.float32), t, frame,
+                                         corners[det].astype(np.float32), float(confidence[det])))
             self._tracks.append(track)
             matches.append((track, det))  # with min_hits=1 a new track is confirmed at once
         tracked = [self._record(tr, det, xyxy, confidence, corners)
                    for tr, det in matches if tr.track_id is not None]
         return TrackUpdate(tracked=tracked, ended=ended)
+
+    def coast(self, frame: int) -> list[TrackedPlate]:
+        """Where the confirmed tracks matched at the last detection are at `frame`, predicted
+        from their velocity (detection_index -1). Tracks missed at the last detection are left
+        out: a box drifting on after its plate has gone is worse than none."""
+        plates = []
+        for tr in self._tracks:
+            if tr.track_id is None or tr.last_frame != self._last_update_frame:
+                continue
+            shift = tr.velocity * (frame - tr.last_frame)
+            plates.append(TrackedPlate(int(tr.track_id), tr.predicted(frame), tr.corners + shift, tr.confidence, -1))
+        return plates
 
     def assign_new(self, count: int) -> list[int]:
         """Fresh ids for the detections of a still image (no tracking across images)."""

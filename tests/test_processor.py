@@ -83,7 +83,7 @@ def test_track_waits_for_its_reads_before_its_row_is_written(street, models):
 
 def test_reads_are_rate_capped_in_media_time(street, models):
     channel = HeldChannel(models[1])
-    proc, _ = processor(models, channel, **{"read_policy.max_reads_per_s": 10})
+    proc, _ = processor(models, channel, **{"read_policy.max_reads_per_s": 10, "detection.every_n_frames": 1})
     for i in range(31):  # one second of video, processed far slower than 30 fps
         proc.process(frame(street, i))
     read_at = [result.job.frame_index for result in channel.held]
@@ -108,3 +108,36 @@ def test_end_all_forces_every_open_track_out(street, models):
     (cx, cy), width = DRIVE.at(4)
     plate_box = [cx - width / 2, cy - width / 4, cx + width / 2, cy + width / 4]
     assert np.allclose(sink2.rows[0].xyxy, plate_box, atol=8), (sink2.rows[0].xyxy, plate_box)
+
+
+class CountingDetector:
+    """The real detector, counting the frames it is run on."""
+
+    def __init__(self, detector):
+        self.detector, self.frames = detector, []
+
+    def detect(self, image):
+        self.frames.append(len(self.frames))
+        return self.detector.detect(image)
+
+
+def test_detector_runs_on_every_nth_frame_and_tracks_coast_between(street, models):
+    channel = HeldChannel(models[1])
+    config = load_config(None, {"tracking.lost_track_s": 0.1, "detection.every_n_frames": 3})
+    counting, sink = CountingDetector(models[0]), ListSink()
+    proc = FrameProcessor(config, counting, channel, Outputs(csv=sink), None, Stats(), live=False)
+    coasted = []
+    for i in range(31):
+        proc.process(frame(street, i))
+        if i % 3:
+            coasted.append(proc.tracker.coast(i))
+    assert len(counting.frames) == 11  # frames 0, 3, ..., 30
+    assert all(job.job.frame_index % 3 == 0 for job in channel.held)  # only detected frames are read
+    moving = [plates[0] for plates in coasted if plates]
+    assert len(moving) >= 15 and all(p.detection_index == -1 for p in moving)
+    assert moving[-1].xyxy[0] > moving[0].xyxy[0] + 200  # the coasted box follows the plate (12 px a frame)
+    channel.release()
+    for i in range(31, 45):
+        proc.process(frame(street, i, with_plate=False))
+    assert [s.verdict.text for s in sink.rows] == [PLATE_A]
+    assert sink.rows[0].last_frame % 3 == 0

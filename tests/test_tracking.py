@@ -126,3 +126,16 @@ def test_assign_new_continues_the_counter():
 ])
 def test_box_iou(a, b, expected):
     assert box_iou(np.array([a]), np.array([b]))[0, 0] == pytest.approx(expected)
+
+
+def test_coasting_moves_tracks_seen_at_the_last_detection_and_changes_nothing():
+    tr = tracker(min_hits=1)
+    step(tr, 0, (100, 100, 200, 150), (400, 100, 500, 150))
+    step(tr, 2, (110, 100, 210, 150), (400, 100, 500, 150))  # plate 1 moves 5 px a frame
+    coasted = {p.track_id: p for p in tr.coast(3)}
+    assert coasted[1].detection_index == -1
+    assert coasted[1].xyxy[0] > 110 and coasted[1].corners[0, 0] == pytest.approx(coasted[1].xyxy[0])
+    assert coasted[2].xyxy.tolist() == [400, 100, 500, 150]
+    step(tr, 4, (120, 100, 220, 150))  # plate 2 missed at this detection: it is not drawn on
+    assert [p.track_id for p in tr.coast(5)] == [1]
+    assert sorted(tr.open_ids) == [1, 2]  # coasting neither ends nor extends a track
