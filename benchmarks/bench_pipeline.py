@@ -8,6 +8,7 @@ the system ffmpeg has libx264, re-encodes it to H.264. Runs, one after the other
   pipeline, CSV only          - the >= 30 fps target
   pipeline, CSV + video       - the >= 25 fps target
   pipeline, live (paced)      - the file played as a camera: latency p95 <= 150 ms target
+  pipeline, every frame       - CSV only with detection.every_n_frames 1 (when the config skips frames)
   naive baseline              - ultralytics model.track on every frame in one thread + every crop read
 Prints per-stage milliseconds, queue depths, drops, peak memory and the pipeline/naive ratio.
 """
@@ -22,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
@@ -158,6 +160,10 @@ def main() -> int:
         "pipeline, CSV + video": run_pipeline_mode(config, video, detector, readers, work, True, False),
         "pipeline, live (paced)": run_pipeline_mode(config, video, detector, readers, work, True, True),
     }
+    if config.detection.every_n_frames > 1:
+        every = replace(config, detection=replace(config.detection, every_n_frames=1))
+        results["pipeline, every frame detected, CSV only"] = run_pipeline_mode(every, video, detector, readers, work,
+                                                                              False, False)
     if not args.skip_naive:
         weights = args.naive_weights or resolve_weights(config.models.detector, config_path)
         results["naive model.track"] = run_naive(config, video, weights, readers[0])

@@ -106,14 +106,17 @@ class FrameProcessor:
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
         self._last_frame_at: float | None = None
-        self._last_detected: int | None = None
+        self._coasted = 1_000_000  # frames since the last detection: the first frame is detected
 
     def _detects(self, frame: Frame) -> bool:
-        """Stills always; video every n-th source frame (counted in source frames, so a live
-        source that already drops frames is detected on more of the ones that arrive)."""
-        every = self.config.detection.every_n_frames
-        return (frame.still or every == 1 or self._last_detected is None
-                or frame.index - self._last_detected >= every or frame.index < self._last_detected)
+        """Stills always; video every n-th processed frame. Counted in processed frames, not
+        source frames: a live source then shows coasted boxes on the frames that arrive while
+        the detector is busy instead of dropping them, so the overlay keeps the camera's pace."""
+        if frame.still or self._coasted >= self.config.detection.every_n_frames - 1:
+            self._coasted = 0
+            return True
+        self._coasted += 1
+        return False
 
     def process(self, frame: Frame) -> bool:
         """Handles one frame; returns True when the user asked to quit (window q)."""
@@ -124,7 +127,6 @@ class FrameProcessor:
             self.stats.add_time("detect", detected - start)
             tracked = self._track(frame, detections)
             self.stats.add_time("track", time.perf_counter() - detected)
-            self._last_detected = frame.index
         else:  # drawn where the tracks are heading; nothing read, nothing counted as seen
             tracked = self.tracker.coast(frame.index)
         self.collect_results()
@@ -139,10 +141,13 @@ class FrameProcessor:
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
         if frame.still:
-            ids = self.tracker.assign_new(len(detections))
+            # A weak detection may only extend a track; an image has none to extend, so it needs
+            # the confidence that starts one.
+            rows = np.flatnonzero(np.asarray(detections.confidence) >= self.config.tracking.high_confidence)
+            ids = self.tracker.assign_new(len(rows))
             tracked = [TrackedPlate(tid, np.asarray(detections.xyxy[i], np.float32),
                                     np.asarray(detections.corners[i], np.float32),
-                                    float(detections.confidence[i]), i) for i, tid in enumerate(ids)]
+                                    float(detections.confidence[i]), int(i)) for i, tid in zip(rows, ids)]
         else:
             update = self.tracker.update(np.asarray(detections.xyxy), np.asarray(detections.confidence),
                                          np.asarray(detections.corners), frame.timestamp_s, frame.index)
