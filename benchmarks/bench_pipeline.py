@@ -131,7 +131,7 @@ def print_row(name: str, r: dict) -> None:
         extra += f"  latency p95 {r['latency_p95']:.0f} ms"
     print(f"{name:<26} {r['fps']:6.1f} fps  ({r['frames']} frames, {r['reads']} reads, peak RSS {r['peak_mb']:.0f} MB)")
     if stages:
-        print(f"{'':<26} ms/frame: {stages}")
+        print(f"{'':<26} mean ms per call: {stages}")
     if extra:
         print(f"{'':<26}{extra}")
 

@@ -3,9 +3,13 @@
 import numpy as np
 import torch
 
+from conftest import ROOT
+from helpers import PLATE_A
+from scenes import Appearance, render_scene
 from stream_lpr.detection import PlateDetector
 from stream_lpr.recognition import PlateReader
 from stream_lpr.train.__main__ import main as train_main
+from stream_lpr.train.detector import build_dataset, train
 from stream_lpr.train.reader import SampleBank, prune_shards, write_shard
 
 
@@ -20,6 +24,15 @@ def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     assert len(list((tmp_path / "shards").glob("shard_*.npz"))) == 1  # the resumed run reused the rendered plates
     reads = PlateReader(weights / "reader.pt").read([np.zeros((64, 128, 3), np.uint8)])
     assert len(reads) == 1 and 0.0 <= reads[0].reading.confidence <= 1.0
+
+
+def test_reader_training_stops_at_its_time_budget(tmp_path):
+    run = tmp_path / "run"
+    args = ["reader", "--run", str(run), "--weights", str(tmp_path / "weights"), "--data", str(tmp_path / "shards"),
+            "--batch", "4", "--workers", "0", "--val-size", "8", "--steps", "100000", "--minutes", "0.02",
+            "--init", str(ROOT / "weights" / "reader.pt")]
+    assert train_main(args) == 0
+    assert 0 < torch.load(run / "checkpoint.pt", weights_only=False)["step"] < 100000
 
 
 def test_detector_training_builds_tiles_trains_and_exports(tmp_path):
@@ -55,3 +68,20 @@ def test_sample_bank_serves_new_plates_first_and_keeps_the_newest(tmp_path):
     assert set(target) == {"region", "class_number", "kana", "number", "plate_type"}
     prune_shards(shards, keep=2)
     assert sorted(p.name for p in shards.iterdir()) == ["shard_000001.npz", "shard_000002.npz"]
+
+
+def test_tiles_depend_on_the_seed_not_on_the_number_of_jobs(tmp_path):
+    for jobs in (1, 2):
+        build_dataset(tmp_path / f"jobs{jobs}", train=3, val=0, seed=5, jobs=jobs)
+    for name in ("000000.txt", "000002.txt"):
+        one, two = (tmp_path / f"jobs{j}" / "labels" / "train" / name for j in (1, 2))
+        assert one.read_text() == two.read_text()
+
+
+def test_detector_fine_tuning_starts_from_the_given_weights(tmp_path):
+    data = build_dataset(tmp_path / "data", train=4, val=2, seed=3)
+    best = train(data, tmp_path / "run", epochs=1, hours=None, batch=2, seed=0, workers=0,
+                 init=ROOT / "weights" / "detector.pt")
+    image = render_scene([Appearance(PLATE_A, 0, 1, (640, 360), (640, 360), 200, 200)], 1)[0]
+    found = PlateDetector(best, conf=0.5).detect(image)  # a from-scratch epoch finds nothing at 0.5
+    assert len(found) == 1
