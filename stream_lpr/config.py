@@ -57,7 +57,8 @@ class ReadPolicyConfig:
 class VotingConfig:
     min_reads: int = _opt(3, 1, 1000)
     min_margin: float = _opt(0.3, 0.0, 1.0)
-    field_min_confidence: float = _opt(0.5, 0.0, 1.0)
+    field_min_confidence: float = _opt(0.3, 0.0, 1.0)
+    number_min_confidence: float = _opt(0.5, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

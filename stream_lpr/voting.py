@@ -121,7 +121,10 @@ class PlateVoter:
         reading = pf.decode(voted)
         confs = dict(zip(FIELDS, (reading.region_conf, reading.class_conf, reading.kana_conf,
                                   reading.number_conf, reading.type_conf)))
-        known = {n: confs[n] >= self.config.field_min_confidence for n in FIELDS}
+        # The number decides whether a plate is logged at all, so it needs more confidence than
+        # the other fields, which are shown as soon as their best guess is usually right.
+        known = {n: confs[n] >= (self.config.number_min_confidence if n == "number" else self.config.field_min_confidence)
+                 for n in FIELDS}
         values = {n: getattr(reading.text, n) if known[n] else None for n in _TEXT_FIELDS}
         plate_type = reading.text.plate_type if known["plate_type"] else pf.UNKNOWN_TYPE
         complete = all(known[n] for n in _TEXT_FIELDS)

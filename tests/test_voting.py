@@ -135,3 +135,19 @@ def test_unread_track_closes_as_unreadable():
     voter.observe(plate(), frame(0))
     sighting = voter.close(1)
     assert not sighting.verdict.readable and sighting.verdict.reads == 0
+
+
+def test_the_number_needs_more_confidence_than_the_other_fields():
+    config = VotingConfig(min_reads=3, min_margin=0.3, field_min_confidence=0.3, number_min_confidence=0.5)
+    unsure = peaked_scores(PLATE_A, 0.4)
+    voter = PlateVoter(config)
+    feed(voter, [unsure] * 3)
+    verdict = voter.verdict(1)
+    assert verdict.region == "品川" and verdict.kana == "あ"  # 0.4 shows a region or a kana...
+    assert verdict.number is None and not verdict.readable  # ...but does not log a plate
+    sure_number = pf.FieldScores(unsure.region, unsure.class_number, unsure.kana,
+                                 peaked_scores(PLATE_A, 0.95).number, unsure.plate_type)
+    voter = PlateVoter(config)
+    feed(voter, [sure_number] * 3)
+    # the class number's three characters at 0.4 each multiply to 0.06: unknown
+    assert voter.verdict(1).display() == "品川 ? あ 12-34" and voter.verdict(1).readable
