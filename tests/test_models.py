@@ -30,9 +30,9 @@ def test_reader_reads_rendered_plates(reader):
     samples = [reader_sample(rng, None, smallest=80.0) for _ in range(64)]
     reads = reader.read([s.crop for s in samples])
     right = sum(r.reading.text.key == s.text.key for r, s in zip(reads, samples))
-    # A regression guard for the shipped weights (51/64 when committed), not the accuracy
+    # A regression guard for the shipped weights (55/64 when committed), not the accuracy
     # target: `python -m stream_lpr.evaluate` measures that on 2000 plates.
-    assert right >= 46, f"only {right}/64 plates read exactly"
+    assert right >= 50, f"only {right}/64 plates read exactly"
     numbers = sum(r.reading.text.number == s.text.number for r, s in zip(reads, samples))
     assert numbers >= 62, f"only {numbers}/64 designation numbers right"
     for read in reads:
@@ -94,3 +94,14 @@ def test_onnx_detector_on_cuda_without_cuda_onnxruntime_points_to_the_pt_file():
         pytest.skip("this onnxruntime has CUDA")
     with pytest.raises(WeightsError, match=r"use the \.pt weights"):
         PlateDetector(WEIGHTS / "detector.int8.onnx", device="cuda:0")
+
+
+def test_photos_are_read_end_to_end_through_the_real_pipeline():
+    from stream_lpr.evaluate import evaluate_photos
+
+    result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.pt", 12, seed=99)
+    # 8 of 13 plates >= 60 px read exactly and no row on a non-plate when committed (a guard;
+    # `python -m stream_lpr.evaluate` gives the 150-photo figure)
+    assert result["plates_at_least_60px"] == 13
+    assert result["exact_match"] >= 6 / 13 and result["number_accuracy"] >= 10 / 13
+    assert result["rows_on_no_plate"] <= 1
