@@ -179,8 +179,9 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
         run_pipeline(config, open_source(str(folder), config.capture), detector, readers,
                      Outputs(csv=CsvSink(Path(tmp) / "rows.csv")))
         rows: dict[str, list[dict]] = {}
-        for row in csv.DictReader(open(Path(tmp) / "rows.csv", encoding="utf-8")):
-            rows.setdefault(Path(row["source"]).name, []).append(row)
+        with open(Path(tmp) / "rows.csv", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                rows.setdefault(Path(row["source"]).name, []).append(row)
     for name, labels in truth.items():
         found = rows.get(name, [])
         boxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in found], np.float32).reshape(-1, 4)
