@@ -140,17 +140,11 @@ class FrameProcessor:
         return quit_requested
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
+        found = np.asarray(detections.xyxy), np.asarray(detections.confidence), np.asarray(detections.corners)
         if frame.still:
-            # A weak detection may only extend a track; an image has none to extend, so it needs
-            # the confidence that starts one.
-            rows = np.flatnonzero(np.asarray(detections.confidence) >= self.config.tracking.high_confidence)
-            ids = self.tracker.assign_new(len(rows))
-            tracked = [TrackedPlate(tid, np.asarray(detections.xyxy[i], np.float32),
-                                    np.asarray(detections.corners[i], np.float32),
-                                    float(detections.confidence[i]), int(i)) for i, tid in zip(rows, ids)]
+            tracked = self.tracker.still(*found)
         else:
-            update = self.tracker.update(np.asarray(detections.xyxy), np.asarray(detections.confidence),
-                                         np.asarray(detections.corners), frame.timestamp_s, frame.index)
+            update = self.tracker.update(*found, frame.timestamp_s, frame.index)
             tracked = update.tracked
             self.closing.update(update.ended)
         for plate in tracked:

@@ -89,8 +89,7 @@ class PlateTracker:
                                          corners[det].astype(np.float32), float(confidence[det])))
             self._tracks.append(track)
             matches.append((track, det))  # with min_hits=1 a new track is confirmed at once
-        tracked = [self._record(tr, det, xyxy, confidence, corners)
-                   for tr, det in matches if tr.track_id is not None]
+        tracked = [_plate(tr.track_id, det, xyxy, confidence, corners) for tr, det in matches if tr.track_id is not None]
         return TrackUpdate(tracked=tracked, ended=ended)
 
     def coast(self, frame: int) -> list[TrackedPlate]:
@@ -105,11 +104,15 @@ class PlateTracker:
             plates.append(TrackedPlate(int(tr.track_id), tr.predicted(frame), tr.corners + shift, tr.confidence, -1))
         return plates
 
-    def assign_new(self, count: int) -> list[int]:
-        """Fresh ids for the detections of a still image (no tracking across images)."""
-        ids = list(range(self._next_id, self._next_id + count))
-        self._next_id += count
-        return ids
+    def still(self, xyxy: np.ndarray, confidence: np.ndarray, corners: np.ndarray) -> list[TrackedPlate]:
+        """The plates of a still image, each with a fresh id (no tracking across images). Only
+        detections that could start a track count: a weak one may only extend a track, and an
+        image has none to extend."""
+        plates = []
+        for det in np.flatnonzero(confidence >= self.config.high_confidence):
+            plates.append(_plate(self._next_id, int(det), xyxy, confidence, corners))
+            self._next_id += 1
+        return plates
 
     def end_all(self) -> list[int]:
         """Ends every open track (end of stream); returns the confirmed ids."""
@@ -159,15 +162,15 @@ class PlateTracker:
         left_dets = [int(d) for i, d in enumerate(dets) if i not in used_d]
         return pairs, left_tracks, left_dets
 
-    @staticmethod
-    def _record(track: _Track, det: int, xyxy, confidence, corners) -> TrackedPlate:
-        return TrackedPlate(
-            track_id=int(track.track_id),
-            xyxy=np.asarray(xyxy[det], np.float32),
-            corners=np.asarray(corners[det], np.float32),
-            confidence=float(confidence[det]),
-            detection_index=det,
-        )
+
+def _plate(track_id: int, det: int, xyxy, confidence, corners) -> TrackedPlate:
+    return TrackedPlate(
+        track_id=int(track_id),
+        xyxy=np.asarray(xyxy[det], np.float32),
+        corners=np.asarray(corners[det], np.float32),
+        confidence=float(confidence[det]),
+        detection_index=det,
+    )
 
 
 def _center(xyxy: np.ndarray) -> np.ndarray:

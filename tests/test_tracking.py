@@ -113,10 +113,11 @@ def test_end_all_returns_open_ids():
     assert tr.open_ids == []
 
 
-def test_assign_new_continues_the_counter():
-    tr = tracker(min_hits=1)
+def test_still_plates_continue_the_counter_and_need_a_track_starting_confidence():
+    tr = tracker(min_hits=1, high_confidence=0.5)
     step(tr, 0, (0, 0, 50, 20))
-    assert tr.assign_new(2) == [2, 3]
+    plates = tr.still(*dets((0, 0, 50, 20), (100, 0, 150, 20), (200, 0, 250, 20), conf=[0.9, 0.3, 0.6]))
+    assert [(p.track_id, p.detection_index) for p in plates] == [(2, 0), (3, 2)]
 
 
 @pytest.mark.parametrize("a, b, expected", [
