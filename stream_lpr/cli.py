@@ -78,8 +78,13 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "models.device": args.device, "models.detector": args.detector, "models.reader": args.reader,
         "workers.count": args.workers,
     }
-    overrides = {key: value for key, value in flags.items() if value is not None}
-    for item in args.set:
+    return {**{key: value for key, value in flags.items() if value is not None}, **set_overrides(args.set)}
+
+
+def set_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` items as config overrides; values are read as YAML (5, 0.3, true)."""
+    overrides = {}
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")

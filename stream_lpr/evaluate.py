@@ -149,7 +149,9 @@ def evaluate_detector(weights: Path, count: int, seed: int, threshold: float) ->
 # ---------------------------------------------------------------- photos, end to end
 
 
-def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: int) -> dict:
+def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: int,
+                    overrides: dict | None = None) -> dict:
+    """`overrides`: config keys to try (e.g. {"voting.field_min_confidence": 0.5}); defaults otherwise."""
     import csv
     import tempfile
 
@@ -163,7 +165,8 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
     from stream_lpr.synth.compose import compose, load_scenes
     from stream_lpr.tracking import box_iou
 
-    config = load_config(None, {"models.detector": str(detector_path), "models.reader": str(reader_path)})
+    config = load_config(None, {**(overrides or {}), "models.detector": str(detector_path),
+                                "models.reader": str(reader_path)})
     detector, readers = load_models(config, None)
     rng = np.random.default_rng([seed, 2])
     scenes = load_scenes(split="test")
@@ -186,16 +189,16 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
         found = rows.get(name, [])
         boxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in found], np.float32).reshape(-1, 4)
         label_boxes = np.array([[*p.corners.min(0), *p.corners.max(0)] for p in labels], np.float32).reshape(-1, 4)
-        iou = box_iou(label_boxes, boxes) if len(found) and len(labels) else np.zeros((len(labels), len(found)))
-        false_rows += int((iou.max(0, initial=0.0) < 0.3).sum()) if len(found) else 0
+        iou = box_iou(label_boxes, boxes)  # (labels, rows); either may be empty
+        false_rows += int((iou.max(0, initial=0.0) < 0.3).sum())
         for k, label in enumerate(labels):
             if label_boxes[k, 2] - label_boxes[k, 0] < 60:
                 continue
             plates += 1
-            j = int(iou[k].argmax()) if len(found) else -1
-            if j < 0 or iou[k, j] < 0.3:
+            if iou[k].max(initial=0.0) < 0.3:
                 missed += 1
                 continue
+            j = int(iou[k].argmax())
             ok = [found[j][f] == getattr(label.text, f) for f in fields]
             for f, good in zip(fields, ok):
                 right[f] += good
@@ -216,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=TEST_SEED)
     parser.add_argument("--photos", type=int, default=150, help="composed photos read end to end")
     parser.add_argument("--skip", choices=("reader", "detector", "photos"), action="append", default=[])
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config key for the photos run, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     report = {}
@@ -225,7 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         if "detector" not in args.skip:
             report["detector"] = evaluate_detector(args.detector, args.frames, args.seed, args.conf)
         if "photos" not in args.skip:
-            report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed)
+            from stream_lpr.cli import set_overrides
+
+            report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, set_overrides(args.set))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
