@@ -37,26 +37,19 @@ def two_plate_video(tmp_path_factory):
     return path
 
 
-class SlowReader:
-    """The real reader, made slow: readers that fall behind a live source."""
+class Slowed:
+    """The real reader or detector, made slow: a stage that falls behind a live source."""
 
-    def __init__(self, reader, delay_s):
-        self.reader, self.delay_s = reader, delay_s
+    def __init__(self, model, delay_s):
+        self.model, self.delay_s = model, delay_s
 
     def read(self, crops):
         time.sleep(self.delay_s)
-        return self.reader.read(crops)
-
-
-class SlowDetector:
-    """The real detector, made slow: detection that falls behind a live source."""
-
-    def __init__(self, detector, delay_s):
-        self.detector, self.delay_s = detector, delay_s
+        return self.model.read(crops)
 
     def detect(self, image):
         time.sleep(self.delay_s)
-        return self.detector.detect(image)
+        return self.model.detect(image)
 
 
 class BrokenReader:
@@ -129,7 +122,7 @@ def test_reader_failures_are_counted_and_the_run_goes_on(two_plate_video, tmp_pa
 def test_live_source_drops_reads_when_readers_fall_behind(two_plate_video, tmp_path, models):
     config = load_config(None, {"workers.queue_size": 1, "workers.batch_size": 1,
                                 "read_policy.max_reads_per_s": 1000})
-    stats, sightings = run(config, two_plate_video, tmp_path, models, reader=SlowReader(models[1], 0.2),
+    stats, sightings = run(config, two_plate_video, tmp_path, models, reader=Slowed(models[1], 0.2),
                            video=False, realtime=True)
     assert stats.dropped_reads > 0
     assert stats.latency_p95() is not None and stats.latency_p95() < 1000
@@ -137,7 +130,7 @@ def test_live_source_drops_reads_when_readers_fall_behind(two_plate_video, tmp_p
 
 
 def test_live_source_drops_frames_when_detection_falls_behind(two_plate_video, tmp_path, models):
-    stats, _ = run(load_config(None), two_plate_video, tmp_path, models, detector=SlowDetector(models[0], 0.08),
+    stats, _ = run(load_config(None), two_plate_video, tmp_path, models, detector=Slowed(models[0], 0.08),
                    video=False, realtime=True)
     assert stats.dropped_frames > 0 and stats.frames + stats.dropped_frames <= 60
 
