@@ -41,7 +41,7 @@ class TrackingConfig:
     high_confidence: float = _opt(0.5, 0.0, 1.0)
     match_iou: float = _opt(0.2, 0.0, 1.0)
     lost_track_s: float = _opt(1.0, 0.0, 60.0)
-    min_hits: int = _opt(2, 1, 100)
+    fuse_score: bool = False
 
 
 @dataclass(frozen=True)

@@ -70,12 +70,16 @@ class _Counts:
     corner_errors: list = field(default_factory=list)
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
-    x1, y1 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in a (N, 4) with every box in b (M, 4) -> (N, M)."""
+    a = np.asarray(a, np.float32)[:, None, :]
+    b = np.asarray(b, np.float32)[None, :, :]
+    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
+    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
+    inter = w * h
+    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
+    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 def _score_frame(counts: _Counts, truths: list[np.ndarray], shape: tuple[int, int], detections) -> None:
@@ -87,8 +91,8 @@ def _score_frame(counts: _Counts, truths: list[np.ndarray], shape: tuple[int, in
     counts.positives += sum(counted)
     taken = [False] * len(truths)
     for i in np.argsort(-detections.confidence):
-        ious = [0.0 if taken[j] else _iou(detections.xyxy[i], boxes[j]) for j in range(len(truths))]
-        j = int(np.argmax(ious)) if ious else -1
+        ious = box_iou(detections.xyxy[i:i + 1], np.array(boxes).reshape(-1, 4))[0] * ~np.array(taken, bool)
+        j = int(np.argmax(ious)) if len(ious) else -1
         if j >= 0 and ious[j] >= 0.5:
             taken[j] = True
             if counted[j]:
@@ -163,7 +167,6 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
     from stream_lpr.pipeline import Outputs, run_pipeline
     from stream_lpr.sinks import CsvSink
     from stream_lpr.synth.compose import compose, load_scenes
-    from stream_lpr.tracking import box_iou
 
     config = load_config(None, {**(overrides or {}), "models.detector": str(detector_path),
                                 "models.reader": str(reader_path)})

@@ -1,8 +1,10 @@
 """Draws plate quads, track ids, voted Japanese plates and a HUD on a copy of a frame.
 
-cv2.putText cannot draw kana or kanji, so labels are rendered with PIL and a CJK font found at
-run time. PIL text rendering costs milliseconds per label, so rendered labels are cached per
-(text, colours): a plate's label changes only when its vote does.
+Quads are drawn by supervision's oriented-box annotator. cv2.putText cannot draw kana or kanji,
+so labels are rendered with PIL and a CJK font found at run time. PIL text rendering costs
+milliseconds per label (supervision's rich-label annotator converts the whole frame to PIL on
+every call), so rendered labels are cached per (text, colours): a plate's label changes only
+when its vote does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import supervision as sv
 from PIL import Image, ImageDraw, ImageFont
+from supervision.config import ORIENTED_BOX_COORDINATES
 
 from stream_lpr.config import OverlayConfig
 from stream_lpr.errors import StreamLprError
@@ -32,9 +36,10 @@ PLATE_COLOURS: dict[str, tuple[BGR, BGR]] = {
     "unknown": ((80, 80, 80), (255, 255, 255)),
 }
 _TENTATIVE = ((50, 50, 50), (200, 200, 200))  # label colours before a plate is stable
-# Quad colour shows the vote's state: it must stand out on any plate colour.
-_QUAD_STABLE: BGR = (0, 255, 0)
-_QUAD_TENTATIVE: BGR = (0, 165, 255)
+# Quad colour and weight show the vote's state: they must stand out on any plate colour.
+_QUADS = {stable: sv.OrientedBoxAnnotator(color=colour, thickness=thickness, color_lookup=sv.ColorLookup.INDEX)
+          for stable, colour, thickness in ((True, sv.Color(r=0, g=255, b=0), 3),
+                                            (False, sv.Color(r=255, g=165, b=0), 1))}
 _DEBIAN_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 _DEBIAN_FONT_NAMES = ("ipaexg.ttf", "ipag.ttf", "NotoSansCJK-Bold.ttc", "NotoSansCJK-Regular.ttc",
                       "NotoSansCJKjp-Regular.otf", "NotoSansJP-Regular.otf", "TakaoGothic.ttf")
@@ -121,21 +126,20 @@ class Overlay:
              hud: HudStats | None = None) -> np.ndarray:
         """A copy of `image` with every plate and, if given and enabled, the HUD."""
         scene = image.copy()
+        for stable in (False, True):
+            corners = [p.corners for p, v in plates if (v is not None and v.stable) == stable]
+            if corners:
+                _QUADS[stable].annotate(scene, _quads(np.stack(corners)))
         for plate, verdict in plates:
-            self._draw_plate(scene, plate, verdict)
+            self._draw_label(scene, plate, verdict)
         if hud is not None and self.config.hud:
             draw_hud(scene, hud)
         return scene
 
-    def _draw_plate(self, scene: np.ndarray, plate: TrackedPlate, verdict: Verdict | None) -> None:
+    def _draw_label(self, scene: np.ndarray, plate: TrackedPlate, verdict: Verdict | None) -> None:
         stable = verdict is not None and verdict.stable
         plate_type = verdict.plate_type if verdict is not None else "unknown"
         bg, fg = PLATE_COLOURS.get(plate_type, PLATE_COLOURS["unknown"]) if stable else _TENTATIVE
-        quad = np.round(plate.corners).astype(np.int32).reshape(-1, 1, 2)
-        if stable:
-            cv2.polylines(scene, [quad], True, _QUAD_STABLE, 3, cv2.LINE_AA)
-        else:
-            cv2.polylines(scene, [quad], True, _QUAD_TENTATIVE, 1, cv2.LINE_AA)
         text = f"#{plate.track_id}"
         if verdict is not None and verdict.reads:
             text += " " + verdict.display("?")
@@ -145,6 +149,12 @@ class Overlay:
         if y < 0:  # no room above the plate: put the label below it
             y = int(plate.corners[:, 1].max()) + 2
         paste(scene, label, x, y)
+
+
+def _quads(corners: np.ndarray) -> sv.Detections:
+    """Plate quads (N, 4, 2) as the supervision detections its oriented-box annotator draws."""
+    boxes = np.concatenate([corners.min(axis=1), corners.max(axis=1)], axis=1)
+    return sv.Detections(xyxy=boxes, data={ORIENTED_BOX_COORDINATES: np.round(corners).astype(np.int32)})
 
 
 def draw_hud(scene: np.ndarray, hud: HudStats) -> None:

@@ -1,23 +1,28 @@
-"""A small ByteTrack-style plate tracker with its own ID counter.
+"""Plate tracking: ultralytics' ByteTrack associates detections; this module adds what the
+pipeline needs around it.
 
-Two-stage association as in ByteTrack: confident detections match first, weak ones can only
-extend tracks that already exist (so a blurred frame does not break a track, and a weak false
-positive never starts one). Matching is greedy on IoU: a frame rarely holds more than a few
-plates, so the optimal assignment buys nothing. A detection is compared with both the track's
-last box and that box moved by the track's velocity, so neither a fast plate nor a plate that
-stopped breaks its track.
-Motion is counted in source frames (camera frames are evenly spaced even when live grab times
-jitter, and dropped frames still count); track ends are counted in seconds, so `lost_track_s`
-means the same at any frame rate. `update` must be called on every detected frame, empty ones
-included, so tracks age and end; frames the detector skips get `coast`, which moves the tracks
-seen at the last detection along their velocity and changes nothing.
+ByteTrack (Kalman motion, optimal assignment, two stages: confident detections match first,
+weak ones can only continue a track that is being tracked, so a blurred frame does not break a
+track and a weak false positive never starts one) decides which detection belongs to which
+track. Around it, this module keeps:
+- public ids that count confirmed tracks only (ByteTrack spends ids on tentative tracks too),
+  shared with still images;
+- track ends in seconds, so `lost_track_s` means the same at any frame rate and detection
+  stride (ByteTrack counts its calls); an ended track is taken out of ByteTrack's lost pool, so
+  it never comes back under its old id;
+- the corners of each track's detection, and coasting: frames the detector skips get `coast`,
+  which moves the tracks seen at the last detection along their velocity and changes nothing.
+`update` must be called on every detected frame, empty ones included, so tracks age and end.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
+from ultralytics.trackers.byte_tracker import BYTETracker
 
 from stream_lpr.config import TrackingConfig
 from stream_lpr.records import TrackedPlate
@@ -27,27 +32,40 @@ _VELOCITY_SMOOTHING = 0.5  # weight of the newest displacement in the velocity e
 
 @dataclass
 class _Track:
-    xyxy: np.ndarray
-    last_seen_s: float
-    last_frame: int
+    """What the pipeline keeps of a confirmed ByteTrack track."""
+
+    track_id: int  # public id
+    xyxy: np.ndarray  # the detection's box at the last match (ByteTrack reports a smoothed one)
     corners: np.ndarray  # (4, 2) at the last match: what coasting moves and draws
     confidence: float
-    hits: int = 1
-    track_id: int | None = None  # set when confirmed, so ids count confirmed tracks only
-    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per frame
-
-    def predicted(self, frame: int) -> np.ndarray:
-        shift = self.velocity * (frame - self.last_frame)
-        return self.xyxy + np.concatenate([shift, shift])
+    last_seen_s: float
+    last_frame: int
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per source frame
 
     def update(self, xyxy: np.ndarray, corners: np.ndarray, confidence: float, t: float, frame: int) -> None:
         frames = frame - self.last_frame
         if frames > 0:
             moved = (_center(xyxy) - _center(self.xyxy)) / frames
             self.velocity = _VELOCITY_SMOOTHING * moved + (1 - _VELOCITY_SMOOTHING) * self.velocity
-        self.xyxy, self.last_seen_s, self.last_frame = xyxy, t, frame
-        self.corners, self.confidence = corners, confidence
-        self.hits += 1
+        self.xyxy, self.corners, self.confidence = xyxy, corners, confidence
+        self.last_seen_s, self.last_frame = t, frame
+
+
+class _Detections:
+    """One frame's detections in the form ByteTrack reads (the fields of ultralytics' Boxes)."""
+
+    def __init__(self, xyxy: np.ndarray, confidence: np.ndarray) -> None:
+        xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
+        self.conf = np.asarray(confidence, np.float32).reshape(-1)
+        self.xywh = np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], axis=1)
+        self.xyxy = xyxy
+        self.cls = np.zeros(len(xyxy), np.float32)
+
+    def __len__(self) -> int:
+        return len(self.conf)
+
+    def __getitem__(self, index) -> _Detections:
+        return _Detections(self.xyxy[index], self.conf[index])
 
 
 @dataclass(frozen=True)
@@ -58,11 +76,23 @@ class TrackUpdate:
 
 class PlateTracker:
     """Raise `lost_track_s` to bridge longer occlusions (at the risk of merging two cars that
-    follow each other); raise `min_hits` to suppress one-frame false positives (tracks start later)."""
+    follow each other). A new track gets its id at its second detection in a row: one-frame
+    false positives never get one."""
 
     def __init__(self, config: TrackingConfig) -> None:
         self.config = config
-        self._tracks: list[_Track] = []
+        self._byte = BYTETracker(SimpleNamespace(
+            track_high_thresh=config.high_confidence,
+            track_low_thresh=0.0,  # the detector's own threshold already dropped the weakest
+            new_track_thresh=config.high_confidence,
+            track_buffer=sys.maxsize,  # ends are decided here, in seconds
+            match_thresh=1.0 - config.match_iou,
+            fuse_score=config.fuse_score,
+        ))
+        # ByteTrack confirms tracks born in its first frame at once; an empty first frame makes
+        # every track, the first ones included, wait for its second detection.
+        self._byte.update(_Detections(np.zeros((0, 4)), np.zeros(0)))
+        self._tracks: dict[int, _Track] = {}  # by ByteTrack id
         self._next_id = 1
         self._last_update_frame: int | None = None
 
@@ -71,25 +101,16 @@ class PlateTracker:
         """xyxy (N, 4), confidence (N,), corners (N, 4, 2) of source frame `frame`, taken at `t` s."""
         ended = self._expire(t)
         self._last_update_frame = frame
-        high = np.flatnonzero(confidence >= self.config.high_confidence)
-        low = np.flatnonzero(confidence < self.config.high_confidence)
-        matches, unmatched_tracks, unmatched_high = self._match(self._tracks, xyxy, high, frame)
-        # Weak detections may only continue a track that was already confirmed.
-        confirmed_left = [tr for tr in unmatched_tracks if tr.track_id is not None]
-        low_matches, _, _ = self._match(confirmed_left, xyxy, low, frame)
-        matches += low_matches
-        for track, det in matches:
-            track.update(xyxy[det].astype(np.float32), corners[det].astype(np.float32), float(confidence[det]), t, frame)
-            self._confirm(track)
-        # ByteTrack drops a tentative track at its first miss: noise rarely repeats.
-        matched = {id(tr) for tr, _ in matches}
-        self._tracks = [tr for tr in self._tracks if tr.track_id is not None or id(tr) in matched]
-        for det in unmatched_high:
-            track = self._confirm(_Track(xyxy[det].astype(np.float32), t, frame,
-                                         corners[det].astype(np.float32), float(confidence[det])))
-            self._tracks.append(track)
-            matches.append((track, det))  # with min_hits=1 a new track is confirmed at once
-        tracked = [_plate(tr.track_id, det, xyxy, confidence, corners) for tr, det in matches if tr.track_id is not None]
+        tracked = []
+        for row in self._byte.update(_Detections(xyxy, confidence)):  # x1 y1 x2 y2 id score cls idx
+            byte_id, det = int(row[4]), int(row[7])
+            box, quad, conf = xyxy[det].astype(np.float32), corners[det].astype(np.float32), float(confidence[det])
+            track = self._tracks.get(byte_id)
+            if track is None:
+                track = self._tracks[byte_id] = _Track(self._new_id(), box, quad, conf, t, frame)
+            else:
+                track.update(box, quad, conf, t, frame)
+            tracked.append(_plate(track.track_id, det, xyxy, confidence, corners))
         return TrackUpdate(tracked=tracked, ended=ended)
 
     def coast(self, frame: int) -> list[TrackedPlate]:
@@ -97,70 +118,43 @@ class PlateTracker:
         from their velocity (detection_index -1). Tracks missed at the last detection are left
         out: a box drifting on after its plate has gone is worse than none."""
         plates = []
-        for tr in self._tracks:
-            if tr.track_id is None or tr.last_frame != self._last_update_frame:
+        for tr in self._tracks.values():
+            if tr.last_frame != self._last_update_frame:
                 continue
             shift = tr.velocity * (frame - tr.last_frame)
-            plates.append(TrackedPlate(int(tr.track_id), tr.predicted(frame), tr.corners + shift, tr.confidence, -1))
+            plates.append(TrackedPlate(tr.track_id, tr.xyxy + np.concatenate([shift, shift]),
+                                       tr.corners + shift, tr.confidence, -1))
         return plates
 
     def still(self, xyxy: np.ndarray, confidence: np.ndarray, corners: np.ndarray) -> list[TrackedPlate]:
         """The plates of a still image, each with a fresh id (no tracking across images). Only
         detections that could start a track count: a weak one may only extend a track, and an
         image has none to extend."""
-        plates = []
-        for det in np.flatnonzero(confidence >= self.config.high_confidence):
-            plates.append(_plate(self._next_id, int(det), xyxy, confidence, corners))
-            self._next_id += 1
-        return plates
+        return [_plate(self._new_id(), int(det), xyxy, confidence, corners)
+                for det in np.flatnonzero(confidence >= self.config.high_confidence)]
 
     def end_all(self) -> list[int]:
-        """Ends every open track (end of stream); returns the confirmed ids."""
-        ids = [tr.track_id for tr in self._tracks if tr.track_id is not None]
-        self._tracks = []
+        """Ends every open track (end of stream); returns their ids."""
+        ids = self.open_ids
+        self._tracks = {}
+        self._byte.reset()
+        self._byte.update(_Detections(np.zeros((0, 4)), np.zeros(0)))
         return ids
 
     @property
     def open_ids(self) -> list[int]:
-        return [tr.track_id for tr in self._tracks if tr.track_id is not None]
+        return [tr.track_id for tr in self._tracks.values()]
 
     def _expire(self, t: float) -> list[int]:
-        keep, ended = [], []
-        for tr in self._tracks:
-            if t - tr.last_seen_s > self.config.lost_track_s + 1e-6:  # float slack at exact multiples
-                if tr.track_id is not None:
-                    ended.append(tr.track_id)
-            else:
-                keep.append(tr)
-        self._tracks = keep
-        return ended
+        gone = {byte_id for byte_id, tr in self._tracks.items()
+                if t - tr.last_seen_s > self.config.lost_track_s + 1e-6}  # float slack at exact multiples
+        if gone:
+            self._byte.lost_stracks = [s for s in self._byte.lost_stracks if s.track_id not in gone]
+        return [self._tracks.pop(byte_id).track_id for byte_id in sorted(gone)]
 
-    def _confirm(self, track: _Track) -> _Track:
-        if track.track_id is None and track.hits >= self.config.min_hits:
-            track.track_id = self._next_id
-            self._next_id += 1
-        return track
-
-    def _match(self, tracks: list[_Track], xyxy: np.ndarray, dets: np.ndarray, frame: int):
-        """Greedy IoU matching; returns (pairs, unmatched tracks, unmatched detection indices)."""
-        if not tracks or len(dets) == 0:
-            return [], list(tracks), list(dets)
-        predicted = np.stack([tr.predicted(frame) for tr in tracks])
-        last = np.stack([tr.xyxy for tr in tracks])
-        iou = np.maximum(box_iou(predicted, xyxy[dets]), box_iou(last, xyxy[dets]))
-        pairs, used_t, used_d = [], set(), set()
-        for flat in np.argsort(-iou, axis=None):
-            ti, di = np.unravel_index(flat, iou.shape)
-            if iou[ti, di] < self.config.match_iou:
-                break
-            if ti in used_t or di in used_d:
-                continue
-            used_t.add(ti)
-            used_d.add(di)
-            pairs.append((tracks[ti], int(dets[di])))
-        left_tracks = [tr for i, tr in enumerate(tracks) if i not in used_t]
-        left_dets = [int(d) for i, d in enumerate(dets) if i not in used_d]
-        return pairs, left_tracks, left_dets
+    def _new_id(self) -> int:
+        self._next_id += 1
+        return self._next_id - 1
 
 
 def _plate(track_id: int, det: int, xyxy, confidence, corners) -> TrackedPlate:
@@ -175,15 +169,3 @@ def _plate(track_id: int, det: int, xyxy, confidence, corners) -> TrackedPlate:
 
 def _center(xyxy: np.ndarray) -> np.ndarray:
     return np.array([(xyxy[0] + xyxy[2]) / 2, (xyxy[1] + xyxy[3]) / 2], np.float32)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) with every box in b (M, 4) -> (N, M)."""
-    a = np.asarray(a, np.float32)[:, None, :]
-    b = np.asarray(b, np.float32)[None, :, :]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)

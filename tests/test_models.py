@@ -8,6 +8,7 @@ import pytest
 
 from stream_lpr.detection import PlateDetector
 from stream_lpr.errors import WeightsError
+from stream_lpr.evaluate import box_iou
 from stream_lpr.recognition import PlateReader
 from stream_lpr.synth.compose import compose
 from stream_lpr.synth.crops import reader_sample
@@ -105,3 +106,12 @@ def test_photos_are_read_end_to_end_through_the_real_pipeline():
     assert result["plates_at_least_60px"] == 13
     assert result["exact_match"] >= 6 / 13 and result["number_accuracy"] >= 10 / 13
     assert result["rows_on_no_plate"] <= 1
+
+
+@pytest.mark.parametrize("a, b, expected", [
+    ((0, 0, 10, 10), (0, 0, 10, 10), 1.0),
+    ((0, 0, 10, 10), (5, 0, 15, 10), 1 / 3),
+    ((0, 0, 10, 10), (20, 20, 30, 30), 0.0),
+])
+def test_box_iou(a, b, expected):
+    assert box_iou(np.array([a]), np.array([b]))[0, 0] == pytest.approx(expected)

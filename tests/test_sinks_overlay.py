@@ -126,3 +126,15 @@ def test_overlay_draws_on_a_copy():
                          HudStats(29.5, 3, 1, 2, 0, 40.0))
     assert not image.any() and scene.any()
     assert scene[60:100, 100:200].any()  # the label above the plate
+
+
+def test_quads_show_the_vote_state():
+    image = np.zeros((240, 400, 3), np.uint8)
+    stable_quad = np.array([[40, 150], [140, 150], [140, 200], [40, 200]], np.float32)
+    tentative_quad = stable_quad + [200, 0]
+    plates = [(TrackedPlate(1, np.array([40, 150, 140, 200], np.float32), stable_quad, 0.9, 0), verdict()),
+              (TrackedPlate(2, np.array([240, 150, 340, 200], np.float32), tentative_quad, 0.9, 1), None)]
+    scene = Overlay(OverlayConfig(hud=False)).draw(image, plates)
+    assert scene[200, 90].tolist() == [0, 255, 0]  # stable: green on the quad's bottom edge
+    assert scene[200, 290].tolist() == [0, 165, 255]  # tentative: orange (BGR)
+    assert not scene[175, 90].any() and not scene[175, 290].any()  # outlines, not filled
