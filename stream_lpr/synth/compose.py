@@ -39,6 +39,7 @@ class SceneRecord:
 class PlateLabel:
     corners: np.ndarray  # (4, 2) TL, TR, BR, BL in scene pixels
     text: pf.PlateText
+    occluded: bool = False  # a side slice covered: some characters cannot be read
 
 
 @dataclass
@@ -253,8 +254,9 @@ def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tu
         width = float(np.linalg.norm(quad[1] - quad[0]))
         ppm = float(np.clip(width / 330.0 * 1.3, 0.3, px_per_mm_max))  # render no finer than needed
         paste(canvas, render(spec, rng, ppm), quad)
-        if rng.random() < 0.1:
+        occluded = bool(rng.random() < 0.1)
+        if occluded:
             _occlude(canvas, quad, rng)
-        scene.plates.append(PlateLabel(quad, spec.text))
+        scene.plates.append(PlateLabel(quad, spec.text, occluded))
     scene.image = degrade.camera(degrade.light(canvas, rng), rng, strength=0.7)
     return scene
