@@ -126,7 +126,8 @@ def load_models(config: Config, config_path: Path | None):
     try:
         detector = PlateDetector(detector_path, imgsz=m.imgsz, conf=config.detection.confidence,
                                  iou=config.detection.iou, device=m.device)
-        readers = [PlateReader(reader_path, device=m.device) for _ in range(config.workers.count)]
+        readers = [PlateReader(reader_path, device=m.device, threads=config.workers.threads)
+                   for _ in range(config.workers.count)]
     except StreamLprError:
         raise
     except Exception as exc:  # a loader that failed in its own way: still one line for the user

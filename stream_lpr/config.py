@@ -24,7 +24,7 @@ def _opt(default: Any, lo: float | None = None, hi: float | None = None,
 @dataclass(frozen=True)
 class ModelsConfig:
     detector: str = "weights/detector.int8.onnx"
-    reader: str = "weights/reader.pt"
+    reader: str = "weights/reader.onnx"
     device: str = _opt("cpu", pattern=r"cpu|cuda(:\d+)?")
     imgsz: int = _opt(640, 64, 4096)
 
@@ -66,7 +66,7 @@ class WorkersConfig:
     count: int = _opt(1, 1, 64)
     queue_size: int = _opt(8, 1, 10000)
     batch_size: int = _opt(4, 1, 256)
-    torch_threads: int = _opt(1, 1, 64)
+    threads: int = _opt(1, 1, 64)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import queue
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -99,9 +98,8 @@ class _WorkerLink:
     batch_size: int
 
 
-def _read_worker(reader, link: _WorkerLink, torch_threads: int) -> None:
+def _read_worker(reader, link: _WorkerLink) -> None:
     """Reader worker: reads batches of crops until it takes the sentinel (or an abort)."""
-    _limit_torch_threads(torch_threads)
     while not link.abort.is_set():
         try:
             job = link.jobs.get(timeout=_TICK_S)
@@ -134,17 +132,6 @@ def _read_batch(reader, batch: list[ReadJob], results: queue.Queue) -> None:
     share = (time.perf_counter() - start) / len(batch)
     for job, read in zip(batch, reads):
         results.put(ReadResult(job, read, error, share))
-
-
-def _limit_torch_threads(count: int) -> None:
-    """Workers share the cores with the detector: more torch threads would only contend.
-
-    Only when a reader already imported torch: importing it here would stall the first reads
-    for seconds (and a reader without torch needs no limit).
-    """
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        torch.set_num_threads(count)
 
 
 class _QueueChannel:
@@ -262,7 +249,7 @@ def run_pipeline(config: Config, source: FrameSource, detector, readers: list, o
     link = _WorkerLink(queue.Queue(config.workers.queue_size), queue.Queue(), threading.Event(),
                        config.workers.batch_size)
     grabber = threading.Thread(target=_grab, args=(source, frames, stop, stats), name="grabber", daemon=True)
-    workers = [threading.Thread(target=_read_worker, args=(reader, link, config.workers.torch_threads),
+    workers = [threading.Thread(target=_read_worker, args=(reader, link),
                                 name=f"reader-{i}", daemon=True) for i, reader in enumerate(readers)]
     if outputs.video is not None:  # a copy: the caller's Outputs is not changed
         outputs = replace(outputs, video=_BackgroundVideo(outputs.video, stats))

@@ -61,18 +61,45 @@ def to_tensor(crops: list[np.ndarray] | np.ndarray | torch.Tensor) -> torch.Tens
     return batch.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
-def split_heads(logits: dict[str, torch.Tensor]) -> list[pf.FieldScores]:
+def split_heads(logits: dict[str, np.ndarray]) -> list[pf.FieldScores]:
     """Softmax each head and cut the batch into one FieldScores per plate."""
     n = logits["region"].shape[0]
-    probs = {
-        "region": logits["region"].softmax(-1),
-        "class_number": logits["class_number"].view(n, pf.CLASS_SLOTS, -1).softmax(-1),
-        "kana": logits["kana"].softmax(-1),
-        "number": logits["number"].view(n, pf.NUMBER_SLOTS, -1).softmax(-1),
-        "plate_type": logits["plate_type"].softmax(-1),
-    }
-    arrays = {k: v.numpy() for k, v in probs.items()}
-    return [pf.FieldScores(**{k: v[i] for k, v in arrays.items()}) for i in range(n)]
+    shapes = {"class_number": (n, pf.CLASS_SLOTS, -1), "number": (n, pf.NUMBER_SLOTS, -1)}
+    probs = {name: _softmax(np.asarray(v, np.float32).reshape(shapes.get(name, (n, -1)))) for name, v in logits.items()}
+    return [pf.FieldScores(**{k: v[i] for k, v in probs.items()}) for i in range(n)]
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class _Uint8Input(nn.Module):
+    """ReaderNet behind to_tensor, so the ONNX file takes the crops as they come (uint8 NHWC BGR)."""
+
+    def __init__(self, net: ReaderNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        logits = self.net(to_tensor(crops))
+        return tuple(logits[name] for name in HEADS)
+
+
+def export_onnx(weights: Path, out: Path) -> Path:
+    """reader.pt -> reader.onnx: the same network, about 3x faster on CPU through onnxruntime."""
+    net = _load_torch(weights).eval()
+    example = torch.zeros((8, *PLATE_SIZE[::-1], 3), dtype=torch.uint8)
+    torch.onnx.export(_Uint8Input(net).eval(), example, str(out), input_names=["crops"], output_names=list(HEADS),
+                      dynamic_axes={"crops": {0: "batch"}}, opset_version=17, dynamo=False)
+    return out
+
+
+def _load_torch(path: Path) -> ReaderNet:
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    model = ReaderNet(**checkpoint.get("config", {}))
+    model.load_state_dict(checkpoint["model"])
+    return model
 
 
 @dataclass(frozen=True)
@@ -82,26 +109,59 @@ class PlateRead:
 
 
 class PlateReader:
-    """Loads reader weights once; read() is safe to call from one thread at a time per reader."""
+    """reader.onnx through onnxruntime (the fastest on CPU) or reader.pt through torch (GPUs,
+    training). read() is safe to call from one thread at a time per reader."""
 
-    def __init__(self, weights: str | Path, device: str = "cpu"):
+    def __init__(self, weights: str | Path, device: str = "cpu", threads: int = 1):
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"reader weights not found: {path}")
+        if path.suffix == ".onnx":
+            self._forward = _onnx_forward(path, device, threads)
+            return
         try:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-            self.model = ReaderNet(**checkpoint.get("config", {}))
-            self.model.load_state_dict(checkpoint["model"])
+            model = _load_torch(path)
         except Exception as exc:  # any unpickling or shape error means the file is not ours
             raise WeightsError(f"cannot load reader weights {path}: {exc.__class__.__name__}") from None
-        self.device = torch.device(device)
-        self.model.to(self.device).eval()
-        self.input_size = PLATE_SIZE
+        model.to(torch.device(device)).eval()
+        torch.set_num_threads(threads)  # process-wide: the readers share the cores with the detector
 
-    @torch.inference_mode()
+        @torch.inference_mode()
+        def forward(batch: np.ndarray) -> dict[str, np.ndarray]:
+            logits = model(to_tensor(batch).to(device))
+            return {k: v.float().cpu().numpy() for k, v in logits.items()}
+
+        self._forward = forward
+
     def read(self, crops: list[np.ndarray]) -> list[PlateRead]:
         if not crops:
             return []
-        logits = self.model(to_tensor(crops).to(self.device))
-        scores = split_heads({k: v.float().cpu() for k, v in logits.items()})
+        scores = split_heads(self._forward(np.ascontiguousarray(np.stack(crops))))
         return [PlateRead(s, pf.decode(s)) for s in scores]
+
+
+def _onnx_forward(path: Path, device: str, threads: int):
+    import onnxruntime as ort
+
+    providers: list = ["CPUExecutionProvider"]
+    if device.startswith("cuda"):
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise WeightsError(f"{path.name} is an ONNX file and this onnxruntime has no CUDA; "
+                               f"for {device} use the .pt weights (--reader weights/reader.pt)")
+        providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    # Busy-waiting idle threads would take the cores the detector and the other readers need.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+    except Exception as exc:  # not an ONNX file, or not ours
+        raise WeightsError(f"cannot load reader weights {path}: {exc.__class__.__name__}") from None
+    names = [o.name for o in session.get_outputs()]
+    if sorted(names) != sorted(HEADS):
+        raise WeightsError(f"{path} is not a plate reader export (outputs {names})")
+
+    def forward(batch: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(names, session.run(None, {"crops": batch})))
+
+    return forward

@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import numpy as np
-from ultralytics.trackers.byte_tracker import BYTETracker
 
+import stream_lpr.offline  # noqa: F401 - must precede ultralytics
 from stream_lpr.config import TrackingConfig
 from stream_lpr.records import TrackedPlate
+from ultralytics.trackers.byte_tracker import BYTETracker  # noqa: E402 - after stream_lpr.offline
 
 _VELOCITY_SMOOTHING = 0.5  # weight of the newest displacement in the velocity estimate
 

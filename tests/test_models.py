@@ -16,9 +16,9 @@ from stream_lpr.synth.crops import reader_sample
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 
-@pytest.fixture(scope="module")
-def reader():
-    return PlateReader(WEIGHTS / "reader.pt")
+@pytest.fixture(scope="module", params=["reader.onnx", "reader.pt"])
+def reader(request):
+    return PlateReader(WEIGHTS / request.param)
 
 
 @pytest.fixture(scope="module", params=["detector.int8.onnx", "detector.onnx"])
@@ -73,12 +73,22 @@ def test_detector_finds_plates_with_their_corners(detector):
     assert np.mean(errors) < 0.06
 
 
+def test_reader_onnx_export_gives_the_pt_distributions():
+    rng = np.random.default_rng(7)
+    crops = [reader_sample(rng, None).crop for _ in range(5)]
+    for pt, onnx in zip(PlateReader(WEIGHTS / "reader.pt").read(crops), PlateReader(WEIGHTS / "reader.onnx").read(crops)):
+        assert pt.reading.text == onnx.reading.text
+        np.testing.assert_allclose(pt.scores.number, onnx.scores.number, atol=1e-4)
+        np.testing.assert_allclose(pt.scores.region, onnx.scores.region, atol=1e-4)
+
+
 def test_detector_sees_nothing_in_a_plain_frame(detector):
     frame = np.full((720, 1280, 3), 90, np.uint8)
     assert len(detector.detect(frame)) == 0
 
 
-@pytest.mark.parametrize("loader, name", [(PlateReader, "reader.pt"), (PlateDetector, "detector.onnx")])
+@pytest.mark.parametrize("loader, name", [(PlateReader, "reader.pt"), (PlateReader, "reader.onnx"),
+                                          (PlateDetector, "detector.onnx")])
 def test_missing_and_corrupt_weights_raise_weights_error(tmp_path, loader, name):
     with pytest.raises(WeightsError, match="not found"):
         loader(tmp_path / name)
@@ -100,7 +110,7 @@ def test_onnx_detector_on_cuda_without_cuda_onnxruntime_points_to_the_pt_file():
 def test_photos_are_read_end_to_end_through_the_real_pipeline():
     from stream_lpr.evaluate import evaluate_photos
 
-    result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.pt", 12, seed=99)
+    result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.onnx", 12, seed=99)
     # 8 of 13 plates >= 60 px read exactly (8 of the 10 readable ones: 3 are cut by the frame
     # edge or occluded) and no row on a non-plate when committed (a guard; `python -m
     # stream_lpr.evaluate` gives the 150-photo figure)

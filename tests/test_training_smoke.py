@@ -22,8 +22,9 @@ def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     assert train_main(args + ["--steps", "3"]) == 0  # resumes at step 2 and does one more
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 3
     assert len(list((tmp_path / "shards").glob("shard_*.npz"))) == 1  # the resumed run reused the rendered plates
-    reads = PlateReader(weights / "reader.pt").read([np.zeros((64, 128, 3), np.uint8)])
-    assert len(reads) == 1 and 0.0 <= reads[0].reading.confidence <= 1.0
+    for name in ("reader.pt", "reader.onnx"):  # the export is written with the weights
+        reads = PlateReader(weights / name).read([np.zeros((64, 128, 3), np.uint8)])
+        assert len(reads) == 1 and 0.0 <= reads[0].reading.confidence <= 1.0
 
 
 def test_reader_training_stops_at_its_time_budget(tmp_path):

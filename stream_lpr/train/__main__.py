@@ -29,13 +29,14 @@ def _quantize(args: argparse.Namespace) -> None:
 
 
 def _reader(args: argparse.Namespace) -> None:
+    from stream_lpr.recognition import export_onnx
     from stream_lpr.train import reader
 
     out = reader.train(Path(args.run), Path(args.weights), steps=args.steps, batch=args.batch,
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
                        init=Path(args.init) if args.init else None, minutes=args.minutes)
-    print(f"reader weights written: {out}")
+    print(f"reader weights written: {out}, {export_onnx(out, out.with_suffix('.onnx'))}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rd = sub.add_parser("reader", help="train the plate reader on rendered plates, generated on the fly")
     rd.add_argument("--run", default="runs/reader", help="run folder; checkpoint.pt there is resumed")
-    rd.add_argument("--weights", default="weights", help="where reader.pt goes")
+    rd.add_argument("--weights", default="weights", help="where reader.pt and its reader.onnx export go")
     rd.add_argument("--data", default="data/reader", help="where rendered plate shards go (git-ignored)")
     rd.add_argument("--init", default=None, help="start a new run from these reader weights")
     rd.add_argument("--bank-size", type=int, default=160_000, help="rendered plates kept in memory")
