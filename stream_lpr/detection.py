@@ -12,6 +12,7 @@ import numpy as np
 
 import stream_lpr.offline  # noqa: F401 - must precede ultralytics
 from stream_lpr.errors import WeightsError
+from stream_lpr.onnx_runtime import open_session
 
 
 @dataclass(frozen=True)
@@ -34,20 +35,7 @@ class OnnxPoseModel:
     time per frame on CPU."""
 
     def __init__(self, path: Path, device: str = "cpu"):
-        import onnxruntime as ort
-
-        providers: list = ["CPUExecutionProvider"]
-        if device.startswith("cuda"):
-            if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise WeightsError(f"{path.name} is an ONNX file and this onnxruntime has no CUDA; "
-                                   f"for {device} use the .pt weights (--detector weights/detector.pt)")
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": int(device.partition(":")[2] or 0)}))
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Idle onnxruntime threads busy-wait by default: in the pipeline that takes the cores
-        # the decoder, the readers and the encoder need between two detections.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.session = open_session(path, device)
         feed = self.session.get_inputs()[0]
         self.input_name = feed.name
         self.height, self.width = int(feed.shape[2]), int(feed.shape[3])

@@ -29,6 +29,10 @@ CLASS_PITCH_MM = 29.0
 
 # Background / character colours in BGR, before per-plate jitter.
 GREEN = (23, 74, 25)
+# The same paint as photos of real plates show it (the reference photos' commercial green and
+# private-plate characters): darker and greyer. Each plate's green lies between the two, so the
+# reader does not learn "nearly black characters" as "kei".
+GREEN_AS_SEEN = (36, 52, 32)
 WHITE = (213, 216, 215)
 YELLOW = (9, 194, 241)
 BLACK = (17, 17, 17)
@@ -292,6 +296,8 @@ def render(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.0) ->
     ppm = px_per_mm * (4.0 / 3.0 if style.large else 1.0)
     w, h = int(round(PLATE_MM[0] * ppm)), int(round(PLATE_MM[1] * ppm))
     bg, fg = FACE_COLOURS.get(spec.text.plate_type, FACE_COLOURS["private"])
+    green = np.array(GREEN) + rng.uniform(0, 1) * (np.array(GREEN_AS_SEEN) - np.array(GREEN))
+    bg, fg = (tuple(green) if c == GREEN else c for c in (bg, fg))
     if style.lit:
         bg = tuple(int(c * 0.75) for c in bg)
     face = np.empty((h, w, 3), np.float32)
