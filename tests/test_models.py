@@ -98,13 +98,14 @@ def test_missing_and_corrupt_weights_raise_weights_error(tmp_path, loader, name)
         loader(corrupt)
 
 
-def test_onnx_detector_on_cuda_without_cuda_onnxruntime_points_to_the_pt_file():
+@pytest.mark.parametrize("loader, name", [(PlateDetector, "detector.int8.onnx"), (PlateReader, "reader.onnx")])
+def test_onnx_model_on_cuda_without_cuda_onnxruntime_points_to_the_pt_file(loader, name):
     import onnxruntime
 
     if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
     with pytest.raises(WeightsError, match=r"use the \.pt weights"):
-        PlateDetector(WEIGHTS / "detector.int8.onnx", device="cuda:0")
+        loader(WEIGHTS / name, device="cuda:0")
 
 
 def test_photos_are_read_end_to_end_through_the_real_pipeline():
