@@ -141,3 +141,11 @@ def test_detector_runs_on_every_nth_frame_and_tracks_coast_between(street, model
         proc.process(frame(street, i, with_plate=False))
     assert [s.verdict.text for s in sink.rows] == [PLATE_A]
     assert sink.rows[0].last_frame % 3 == 0
+
+
+def test_fps_follows_the_mean_interval_when_detected_and_coasted_frames_alternate():
+    stats = Stats()
+    for _ in range(200):  # a detected frame (55 ms), then a coasted one (2 ms): 35 frames a second
+        stats.count_interval(0.055)
+        stats.count_interval(0.002)
+    assert stats.fps == pytest.approx(1 / 0.0285, rel=0.05)
