@@ -149,8 +149,9 @@ class PlateTracker:
     def _expire(self, t: float) -> list[int]:
         gone = {byte_id for byte_id, tr in self._tracks.items()
                 if t - tr.last_seen_s > self.config.lost_track_s + 1e-6}  # float slack at exact multiples
-        if gone:
+        if gone:  # lost ones, or (with a lost_track_s below one frame) ones still tracked
             self._byte.lost_stracks = [s for s in self._byte.lost_stracks if s.track_id not in gone]
+            self._byte.tracked_stracks = [s for s in self._byte.tracked_stracks if s.track_id not in gone]
         return [self._tracks.pop(byte_id).track_id for byte_id in sorted(gone)]
 
     def _new_id(self) -> int:
