@@ -82,17 +82,7 @@ class PlateTracker:
 
     def __init__(self, config: TrackingConfig) -> None:
         self.config = config
-        self._byte = BYTETracker(SimpleNamespace(
-            track_high_thresh=config.high_confidence,
-            track_low_thresh=0.0,  # the detector's own threshold already dropped the weakest
-            new_track_thresh=config.high_confidence,
-            track_buffer=sys.maxsize,  # ends are decided here, in seconds
-            match_thresh=1.0 - config.match_iou,
-            fuse_score=config.fuse_score,
-        ))
-        # ByteTrack confirms tracks born in its first frame at once; an empty first frame makes
-        # every track, the first ones included, wait for its second detection.
-        self._byte.update(_Detections(np.zeros((0, 4)), np.zeros(0)))
+        self._byte = self._new_bytetrack()
         self._tracks: dict[int, _Track] = {}  # by ByteTrack id
         self._next_id = 1
         self._last_update_frame: int | None = None
@@ -138,13 +128,26 @@ class PlateTracker:
         """Ends every open track (end of stream); returns their ids."""
         ids = self.open_ids
         self._tracks = {}
-        self._byte.reset()
-        self._byte.update(_Detections(np.zeros((0, 4)), np.zeros(0)))
+        self._byte = self._new_bytetrack()
         return ids
 
     @property
     def open_ids(self) -> list[int]:
         return [tr.track_id for tr in self._tracks.values()]
+
+    def _new_bytetrack(self) -> BYTETracker:
+        byte = BYTETracker(SimpleNamespace(
+            track_high_thresh=self.config.high_confidence,
+            track_low_thresh=0.0,  # the detector's own threshold already dropped the weakest
+            new_track_thresh=self.config.high_confidence,
+            track_buffer=sys.maxsize,  # ends are decided here, in seconds
+            match_thresh=1.0 - self.config.match_iou,
+            fuse_score=self.config.fuse_score,
+        ))
+        # ByteTrack confirms tracks born in its first frame at once; an empty first frame makes
+        # every track, the first ones included, wait for its second detection.
+        byte.update(_Detections(np.zeros((0, 4)), np.zeros(0)))
+        return byte
 
     def _expire(self, t: float) -> list[int]:
         gone = {byte_id for byte_id, tr in self._tracks.items()
