@@ -31,9 +31,9 @@ def test_reader_reads_rendered_plates(reader):
     samples = [reader_sample(rng, None, smallest=80.0) for _ in range(64)]
     reads = reader.read([s.crop for s in samples])
     right = sum(r.reading.text.key == s.text.key for r, s in zip(reads, samples))
-    # A regression guard for the shipped weights (55/64 when committed), not the accuracy
+    # A regression guard for the shipped weights (60/64 when committed), not the accuracy
     # target: `python -m stream_lpr.evaluate` measures that on 2000 plates.
-    assert right >= 50, f"only {right}/64 plates read exactly"
+    assert right >= 55, f"only {right}/64 plates read exactly"
     numbers = sum(r.reading.text.number == s.text.number for r, s in zip(reads, samples))
     assert numbers >= 62, f"only {numbers}/64 designation numbers right"
     for read in reads:
