@@ -83,16 +83,26 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
+def _boxes(quads) -> np.ndarray:
+    """(N, 4) xyxy around each (4, 2) quad; (0, 4) for none."""
+    return np.array([[*q.min(0), *q.max(0)] for q in quads], np.float32).reshape(-1, 4)
+
+
+def _inside(box: np.ndarray, shape: tuple[int, int]) -> bool:
+    h, w = shape
+    return bool(box[0] >= 0 and box[1] >= 0 and box[2] <= w and box[3] <= h)
+
+
 def _score_frame(counts: _Counts, truths: list[np.ndarray], shape: tuple[int, int], detections) -> None:
     """Greedy IoU >= 0.5 matching; plates under 40 px or cut by the frame edge are neither
     counted as misses nor allowed to make a detection of them a false positive."""
-    h, w = shape
-    boxes = [np.concatenate([q.min(0), q.max(0)]) for q in truths]
-    counted = [bool(b[2] - b[0] >= MIN_WIDTH and b[0] >= 0 and b[1] >= 0 and b[2] <= w and b[3] <= h) for b in boxes]
+    boxes = _boxes(truths)
+    counted = [bool(b[2] - b[0] >= MIN_WIDTH) and _inside(b, shape) for b in boxes]
     counts.positives += sum(counted)
-    taken = [False] * len(truths)
+    iou = box_iou(detections.xyxy, boxes)  # (detections, truths)
+    taken = np.zeros(len(truths), bool)
     for i in np.argsort(-detections.confidence):
-        ious = box_iou(detections.xyxy[i:i + 1], np.array(boxes).reshape(-1, 4))[0] * ~np.array(taken, bool)
+        ious = iou[i] * ~taken
         j = int(np.argmax(ious)) if len(ious) else -1
         if j >= 0 and ious[j] >= 0.5:
             taken[j] = True
@@ -185,26 +195,23 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
         for i in tqdm(range(count), desc="composing photos", unit="photo"):
             scene = compose(rng, scenes)
             cv2.imwrite(str(folder / f"{i:04d}.jpg"), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
-            truth[f"{i:04d}.jpg"] = scene.plates
+            truth[f"{i:04d}.jpg"] = scene.plates, scene.image.shape[:2]
         run_pipeline(config, open_source(str(folder), config.capture), detector, readers,
                      Outputs(csv=CsvSink(Path(tmp) / "rows.csv")))
         rows: dict[str, list[dict]] = {}
         with open(Path(tmp) / "rows.csv", encoding="utf-8") as f:
             for row in csv.DictReader(f):
                 rows.setdefault(Path(row["source"]).name, []).append(row)
-        shapes = {name: cv2.imread(str(folder / name)).shape[:2] for name in truth}
-    for name, labels in truth.items():
+    for name, (labels, shape) in truth.items():
         found = rows.get(name, [])
         boxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in found], np.float32).reshape(-1, 4)
-        label_boxes = np.array([[*p.corners.min(0), *p.corners.max(0)] for p in labels], np.float32).reshape(-1, 4)
+        label_boxes = _boxes(p.corners for p in labels)
         iou = box_iou(label_boxes, boxes)  # (labels, rows); either may be empty
         false_rows += int((iou.max(0, initial=0.0) < 0.3).sum())
         for k, label in enumerate(labels):
             if label_boxes[k, 2] - label_boxes[k, 0] < 60:
                 continue
-            h, w = shapes[name]
-            whole = label_boxes[k, 0] >= 0 and label_boxes[k, 1] >= 0 and label_boxes[k, 2] <= w and label_boxes[k, 3] <= h
-            counts_readable = bool(whole and not label.occluded)
+            counts_readable = _inside(label_boxes[k], shape) and not label.occluded
             plates += 1
             readable["plates"] += counts_readable
             if iou[k].max(initial=0.0) < 0.3:

@@ -42,8 +42,7 @@ class Stats:
     dropped_reads: int = 0  # crops not read because the read queue was full
     failed_reads: int = 0
     sightings: int = 0
-    fps: float = 0.0  # processed frames per second, from the smoothed interval between them
-    frame_interval_s: float = 0.0
+    frame_interval_s: float = 0.0  # smoothed seconds between processed frames
     stage_ms: Counter = field(default_factory=Counter)  # summed milliseconds per stage
     stage_n: Counter = field(default_factory=Counter)
     latency_ms: deque = field(default_factory=lambda: deque(maxlen=_LATENCY_SAMPLES))
@@ -64,7 +63,11 @@ class Stats:
         show about 250 fps where 35 frames a second get through."""
         last = self.frame_interval_s
         self.frame_interval_s = seconds if last == 0 else last + _FPS_SMOOTHING * (seconds - last)
-        self.fps = 1.0 / max(self.frame_interval_s, 1e-6)
+
+    @property
+    def fps(self) -> float:
+        """Processed frames per second; 0 before the second frame."""
+        return 1.0 / self.frame_interval_s if self.frame_interval_s > 0 else 0.0
 
     def mean_ms(self, stage: str) -> float:
         return self.stage_ms[stage] / self.stage_n[stage] if self.stage_n[stage] else 0.0

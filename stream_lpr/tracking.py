@@ -101,7 +101,7 @@ class PlateTracker:
                 track = self._tracks[byte_id] = _Track(self._new_id(), box, quad, conf, t, frame)
             else:
                 track.update(box, quad, conf, t, frame)
-            tracked.append(_plate(track.track_id, det, xyxy, confidence, corners))
+            tracked.append(TrackedPlate(track.track_id, box, quad, conf, det))
         return TrackUpdate(tracked=tracked, ended=ended)
 
     def coast(self, frame: int) -> list[TrackedPlate]:
