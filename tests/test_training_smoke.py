@@ -17,10 +17,13 @@ def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     run, weights = tmp_path / "run", tmp_path / "weights"
     args = ["reader", "--run", str(run), "--weights", str(weights), "--data", str(tmp_path / "shards"),
             "--batch", "4", "--workers", "0", "--val-size", "8"]
-    assert train_main(args + ["--steps", "2"]) == 0
+    assert train_main(args + ["--steps", "2", "--width", "24"]) == 0
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
     assert train_main(args + ["--steps", "3"]) == 0  # resumes at step 2 and does one more
-    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 3
+    checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert checkpoint["step"] == 3
+    assert checkpoint["config"]["width"] == 24  # the resumed run kept its network's width
+    assert torch.load(weights / "reader.pt", weights_only=True)["config"]["width"] == 24
     assert len(list((tmp_path / "shards").glob("shard_*.npz"))) == 1  # the resumed run reused the rendered plates
     for name in ("reader.pt", "reader.onnx"):  # the export is written with the weights
         reads = PlateReader(weights / name).read([np.zeros((64, 128, 3), np.uint8)])

@@ -150,9 +150,42 @@ def procedural_background(rng: np.random.Generator, size: tuple[int, int]) -> np
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+SIGN_WORDS = ("オールタイム", "駐車料金", "コインパーキング", "最大料金", "入庫後", "月極", "時間貸", "営業時間", "お問合せ",
+              "夜間", "平日", "土日祝", "空", "満")
+SIGN_AMOUNTS = ("{a}分/{b}円", "{a}分 {b}円", "{b}円", "最大{b}円", "{a}:00-{c}:00", "0{a}-{b}-{c}", "{a}時間")
+
+
+def _two_line_sign(rng: np.random.Generator) -> RenderedPlate:
+    """Small words over large digits on a 2:1 panel: the layout of a plate, the parking-price
+    signs the detector once took for plates."""
+    w = int(rng.uniform(160, 300))
+    h = int(w * rng.uniform(0.4, 0.7))
+    bg = tuple(int(c) for c in rng.uniform(0, 255, 3))
+    fg = tuple(int(c) for c in (rng.uniform(0, 80, 3) if sum(bg) > 380 else rng.uniform(175, 255, 3)))
+    panel = Image.new("RGB", (w, h), bg)
+    draw = ImageDraw.Draw(panel)
+    jp = fonts.japanese_faces()
+    top = str(rng.choice(SIGN_WORDS))
+    bottom = str(rng.choice(SIGN_AMOUNTS)).format(a=rng.integers(1, 60), b=rng.integers(1, 20) * 100, c=rng.integers(10, 99))
+    for text, y, height in ((top, 0.05, 0.3), (bottom, 0.42, 0.45)):
+        face = jp[rng.integers(len(jp))]
+        font = face.load(int(h * height))
+        fit = 0.92 * w / max(1.0, draw.textlength(text, font=font))
+        if fit < 1:  # shrink a long line to the panel
+            font = face.load(max(6, int(h * height * fit)))
+        x = (w - draw.textlength(text, font=font)) * rng.uniform(0.1, 0.9)
+        draw.text((x, h * y), text, font=font, fill=fg)
+    if rng.random() < 0.6:
+        draw.rectangle((1, 1, w - 2, h - 2), outline=fg, width=max(1, h // 30))
+    image = np.asarray(panel, np.uint8).copy()
+    return RenderedPlate(image, np.ones((h, w), np.float32), np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32))
+
+
 def _distractor(rng: np.random.Generator) -> RenderedPlate:
     """A sign, sticker or foreign plate: text on a panel that is not a Japanese plate."""
-    kind = rng.integers(3)
+    kind = rng.integers(4)
+    if kind == 3:
+        return _two_line_sign(rng)
     if kind == 0:  # a European or other long plate
         w, h = int(rng.uniform(200, 260)), int(rng.uniform(45, 60))
         text = "".join(rng.choice(list("ABCDEFGHJKLMNPRSTUVWXYZ0123456789"), int(rng.integers(5, 8))))

@@ -180,25 +180,30 @@ def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
 
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
           lr: float = 2e-3, device: str = "cpu", val_size: int = 512, data_dir: Path | None = None,
-          init: Path | None = None, bank_size: int = 160_000, minutes: float | None = None) -> Path:
+          init: Path | None = None, bank_size: int = 160_000, minutes: float | None = None, width: int = 16) -> Path:
     """Trains for `steps` steps, or until `minutes` have passed when given (the learning rate
     then decays over the time instead of the steps)."""
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir or run_dir / "shards"
     data_dir.mkdir(parents=True, exist_ok=True)
-    config = {"width": 16, "hidden": 384}
-    model = ReaderNet(**config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     checkpoint_path, start = run_dir / "checkpoint.pt", 0
+    state = None
     if checkpoint_path.exists():
         state = torch.load(checkpoint_path, map_location=device, weights_only=False)
+    elif init is not None:
+        state = torch.load(init, map_location=device, weights_only=True)
+    # Weights carry their network's shape; a run from them keeps it whatever --width says.
+    config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384}
+    model = ReaderNet(**config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    if state is not None:
         model.load_state_dict(state["model"])
+    if "optimizer" in (state or {}):
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
         print(f"resuming {checkpoint_path} at step {start}")
-    elif init is not None:
-        model.load_state_dict(torch.load(init, map_location=device, weights_only=True)["model"])
+    elif state is not None:
         print(f"starting from the weights in {init}")
     if workers and device == "cpu":
         torch.set_num_threads(max(1, (mp.cpu_count() or 2) - workers))
@@ -250,7 +255,7 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
                 bar.write(f"step {step + 1}: loss {running:.3f} " + " ".join(f"{k} {v:.3f}" for k, v in acc.items())
                           + f" bank {len(bank)} fresh {fresh_total} ({time.time() - began:.0f} s)")
                 torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                            "step": step + 1}, checkpoint_path)
+                            "step": step + 1, "config": config}, checkpoint_path)
                 save_weights(model, weights, config)
                 prune_shards(data_dir, keep=bank_size // SHARD_SIZE + 1)
             if out_of_time:
