@@ -59,6 +59,7 @@ class VotingConfig:
     min_margin: float = _opt(0.3, 0.0, 1.0)
     field_min_confidence: float = _opt(0.3, 0.0, 1.0)
     number_min_confidence: float = _opt(0.5, 0.0, 1.0)
+    min_known_fields: int = _opt(2, 1, 4)
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Voter tables: which reads give which verdict."""
 
+import dataclasses
 from datetime import datetime, timezone
 
 import numpy as np
@@ -151,3 +152,15 @@ def test_the_number_needs_more_confidence_than_the_other_fields():
     feed(voter, [sure_number] * 3)
     # the class number's three characters at 0.4 each multiply to 0.06: unknown
     assert voter.verdict(1).display() == "品川 ? あ 12-34" and voter.verdict(1).readable
+
+
+def test_a_number_alone_is_not_a_plate():
+    """A price sign read as `・200` with nothing else of a plate on it gets no row by default."""
+    sure, flat = peaked_scores(PLATE_A, 0.95), lambda d: np.full_like(d, 1.0 / d.shape[-1])
+    noise = pf.FieldScores(flat(sure.region), flat(sure.class_number), flat(sure.kana), sure.number, sure.plate_type)
+    voter = PlateVoter(CONFIG)
+    feed(voter, [noise] * 3)
+    assert voter.verdict(1).display() == "? ? ? ?" and not voter.verdict(1).readable
+    voter = PlateVoter(dataclasses.replace(CONFIG, min_known_fields=1))
+    feed(voter, [noise] * 3)
+    assert voter.verdict(1).display() == "? ? ? 12-34" and voter.verdict(1).readable
