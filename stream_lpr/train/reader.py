@@ -188,18 +188,16 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     data_dir = data_dir or run_dir / "shards"
     data_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path, start = run_dir / "checkpoint.pt", 0
-    state = None
-    if checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=False)
-    elif init is not None:
-        state = torch.load(init, map_location=device, weights_only=True)
+    resume = checkpoint_path.exists()
+    source = checkpoint_path if resume else init
+    state = torch.load(source, map_location=device, weights_only=not resume) if source else None
     # Weights carry their network's shape; a run from them keeps it whatever --width says.
     config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384}
     model = ReaderNet(**config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     if state is not None:
         model.load_state_dict(state["model"])
-    if "optimizer" in (state or {}):
+    if resume:
         optimizer.load_state_dict(state["optimizer"])
         start = state["step"]
         print(f"resuming {checkpoint_path} at step {start}")
