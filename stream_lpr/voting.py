@@ -127,7 +127,7 @@ class PlateVoter:
                  for n in FIELDS}
         # A number alone is what price signs and phone numbers also show; a plate read well
         # enough to trust its number shows at least one more of its fields.
-        if sum(known[n] for n in ("region", "class_number", "kana")) < self.config.min_known_fields - 1:
+        if sum(known[n] for n in _TEXT_FIELDS if n != "number") < self.config.min_known_fields - 1:
             known["number"] = False
         values = {n: getattr(reading.text, n) if known[n] else None for n in _TEXT_FIELDS}
         plate_type = reading.text.plate_type if known["plate_type"] else pf.UNKNOWN_TYPE
