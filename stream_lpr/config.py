@@ -34,6 +34,7 @@ class DetectionConfig:
     confidence: float = _opt(0.25, 0.0, 1.0)
     iou: float = _opt(0.5, 0.0, 1.0)
     every_n_frames: int = _opt(2, 1, 30)
+    still_size: int = _opt(960, 0, 4096)
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ class FrameProcessor:
         """Handles one frame; returns True when the user asked to quit (window q)."""
         if self._detects(frame):
             start = time.perf_counter()
-            detections = self.detector.detect(frame.image)
+            detections = self.detector.detect(frame.image, still=frame.still)
             detected = time.perf_counter()
             self.stats.add_time("detect", detected - start)
             tracked = self._track(frame, detections)

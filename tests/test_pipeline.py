@@ -47,9 +47,9 @@ class Slowed:
         time.sleep(self.delay_s)
         return self.model.read(crops)
 
-    def detect(self, image):
+    def detect(self, image, still=False):
         time.sleep(self.delay_s)
-        return self.model.detect(image)
+        return self.model.detect(image, still)
 
 
 class BrokenReader:

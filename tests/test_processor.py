@@ -116,9 +116,9 @@ class CountingDetector:
     def __init__(self, detector):
         self.detector, self.frames = detector, []
 
-    def detect(self, image):
+    def detect(self, image, still=False):
         self.frames.append(len(self.frames))
-        return self.detector.detect(image)
+        return self.detector.detect(image, still)
 
 
 def test_detector_runs_on_every_nth_frame_and_tracks_coast_between(street, models):

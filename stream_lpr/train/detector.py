@@ -133,7 +133,7 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
 
 def export(best: Path, weights_dir: Path, calibration_frames: int = 64) -> tuple[Path, Path, Path]:
     """Copies the .pt to weights/, exports ONNX for a 1280 x 720 frame letterboxed to 640 and
-    quantizes that to int8."""
+    quantizes that to int8. The export takes other sizes too (dynamic), for still images."""
     import stream_lpr.offline  # noqa: F401
     from ultralytics import YOLO
     from ultralytics.utils.torch_utils import strip_optimizer
@@ -142,7 +142,7 @@ def export(best: Path, weights_dir: Path, calibration_frames: int = 64) -> tuple
     pt = weights_dir / "detector.pt"
     shutil.copy(best, pt)
     strip_optimizer(pt)  # a mid-run checkpoint carries optimizer state: 5x the size, no use here
-    onnx = Path(YOLO(str(pt)).export(format="onnx", imgsz=(384, 640), opset=17, simplify=False, dynamic=False))
+    onnx = Path(YOLO(str(pt)).export(format="onnx", imgsz=(384, 640), opset=17, simplify=False, dynamic=True))
     target = weights_dir / "detector.onnx"
     shutil.move(str(onnx), target)
     return pt, target, quantize_detector(target, weights_dir / "detector.int8.onnx", calibration_frames)

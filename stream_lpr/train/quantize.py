@@ -61,7 +61,7 @@ def quantize_detector(onnx_path: Path, out_path: Path, frames: int = 64, seed: i
 
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
-        quant_pre_process(str(onnx_path), str(prepared))
+        quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(out_path), Frames(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=_float_nodes(prepared), calibrate_method=CalibrationMethod.MinMax)
