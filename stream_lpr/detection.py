@@ -78,18 +78,16 @@ class OnnxPoseModel:
         if not len(out):
             return PlateDetections.empty()
         cx, cy, bw, bh = out[:, 0], out[:, 1], out[:, 2], out[:, 3]
-        boxes = np.stack([cx - bw / 2, cy - bh / 2, bw, bh], 1)
-        keep = np.array(cv2.dnn.NMSBoxes(boxes.tolist(), out[:, 4].tolist(), conf, iou), dtype=np.int64).reshape(-1)
-        out, boxes = out[keep], boxes[keep]
-        xyxy = np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], 1)
+        xyxy = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1)
+        keep = _nms(xyxy, out[:, 4], iou)
+        out, xyxy = out[keep], xyxy[keep]
         corners = out[:, 5:].reshape(-1, self.keypoints, 3)[:, :, :2]
         offset = np.array([dx, dy], np.float32)
         h, w = image.shape[:2]
         xyxy = ((xyxy.reshape(-1, 2, 2) - offset) / scale).reshape(-1, 4)
         xyxy = np.clip(xyxy, 0, [w, h, w, h])
-        order = np.argsort(-out[:, 4])
-        return PlateDetections(xyxy[order].astype(np.float32), ((corners - offset) / scale)[order].astype(np.float32),
-                               out[order, 4].astype(np.float32))
+        return PlateDetections(xyxy.astype(np.float32), ((corners - offset) / scale).astype(np.float32),
+                               out[:, 4].astype(np.float32))
 
 
 class _UltralyticsModel:
@@ -156,7 +154,12 @@ def _merge(a: PlateDetections, b: PlateDetections, iou: float = 0.3) -> PlateDet
     confidence = np.concatenate([a.confidence, b.confidence])
     if not len(confidence):
         return a
-    boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1)
-    keep = np.array(cv2.dnn.NMSBoxes(boxes.tolist(), confidence.tolist(), 0.0, iou), dtype=np.int64).reshape(-1)
-    keep = keep[np.argsort(-confidence[keep])]
+    keep = _nms(xyxy, confidence, iou)
     return PlateDetections(xyxy[keep], corners[keep], confidence[keep])
+
+
+def _nms(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
+    """Indices of the boxes non-maximum suppression keeps, most confident first."""
+    boxes = np.concatenate([xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2]], 1)  # OpenCV's x, y, w, h
+    keep = np.array(cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), 0.0, iou), dtype=np.int64).reshape(-1)
+    return keep[np.argsort(-scores[keep])]
