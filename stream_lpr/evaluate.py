@@ -7,7 +7,9 @@ error for plates at least 40 px wide on (a) synthetic scenes with procedural bac
 whole product on held-out scenes saved as JPEG files, as `run_stream.py --source DIR --csv`
 runs them (detector, still views, vote, CSV): exact match and fields of plates at least 60 px
 wide, plates with no row, and rows on no plate; and the exact match of the readable ones among
-them (whole in the frame, no occluder over the text).
+them (whole in the frame, no occluder over the text). Real: the same on labelled photos of real
+Japanese plates (../shared/data/reference_jp), with the probability the reader gives each true
+field.
 """
 
 from __future__ import annotations
@@ -164,24 +166,46 @@ def evaluate_detector(weights: Path, count: int, seed: int, threshold: float) ->
 # ---------------------------------------------------------------- photos, end to end
 
 
+def _product(detector_path: Path, reader_path: Path, overrides: dict | None = None):
+    """The config (defaults, then `overrides`) and the models `run_stream.py` would load."""
+    from stream_lpr.cli import load_models
+    from stream_lpr.config import load_config
+
+    config = load_config(None, {**(overrides or {}), "models.detector": str(detector_path),
+                                "models.reader": str(reader_path)})
+    return (config, *load_models(config, None))
+
+
+def _rows(config, folder: Path, detector, readers) -> dict[str, list[dict]]:
+    """Runs the whole product on a folder of images, as `run_stream.py --source DIR --csv` does:
+    the CSV rows by image file name."""
+    import csv
+    import tempfile
+
+    from stream_lpr.capture import open_source
+    from stream_lpr.pipeline import Outputs, run_pipeline
+    from stream_lpr.sinks import CsvSink
+
+    with tempfile.TemporaryDirectory(prefix="lpr_rows_") as tmp:
+        run_pipeline(config, open_source(str(folder), config.capture), detector, readers,
+                     Outputs(csv=CsvSink(Path(tmp) / "rows.csv")))
+        rows: dict[str, list[dict]] = {}
+        with open(Path(tmp) / "rows.csv", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                rows.setdefault(Path(row["source"]).name, []).append(row)
+    return rows
+
+
 def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: int,
                     overrides: dict | None = None) -> dict:
     """`overrides`: config keys to try (e.g. {"voting.field_min_confidence": 0.5}); defaults otherwise."""
-    import csv
     import tempfile
 
     import cv2
 
-    from stream_lpr.capture import open_source
-    from stream_lpr.cli import load_models
-    from stream_lpr.config import load_config
-    from stream_lpr.pipeline import Outputs, run_pipeline
-    from stream_lpr.sinks import CsvSink
     from stream_lpr.synth.compose import compose, load_scenes
 
-    config = load_config(None, {**(overrides or {}), "models.detector": str(detector_path),
-                                "models.reader": str(reader_path)})
-    detector, readers = load_models(config, None)
+    config, detector, readers = _product(detector_path, reader_path, overrides)
     rng = np.random.default_rng([seed, 2])
     scenes = load_scenes(split="test")
     fields = ("region", "class_number", "kana", "number")
@@ -196,12 +220,7 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
             scene = compose(rng, scenes)
             cv2.imwrite(str(folder / f"{i:04d}.jpg"), scene.image, [cv2.IMWRITE_JPEG_QUALITY, 95])
             truth[f"{i:04d}.jpg"] = scene.plates, scene.image.shape[:2]
-        run_pipeline(config, open_source(str(folder), config.capture), detector, readers,
-                     Outputs(csv=CsvSink(Path(tmp) / "rows.csv")))
-        rows: dict[str, list[dict]] = {}
-        with open(Path(tmp) / "rows.csv", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                rows.setdefault(Path(row["source"]).name, []).append(row)
+        rows = _rows(config, folder, detector, readers)
     for name, (labels, shape) in truth.items():
         found = rows.get(name, [])
         boxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in found], np.float32).reshape(-1, 4)
@@ -233,6 +252,80 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
     return result
 
 
+# ---------------------------------------------------------------- real photos
+
+
+def _true_probability(scores, text) -> dict[str, float]:
+    """The probability the reader gives each true field; multi-character fields multiply
+    their slots' probabilities."""
+    from stream_lpr import plate_format as pf
+
+    index = pf.encode(text)
+    return {
+        "region": float(scores.region[index["region"]]),
+        "class_number": float(np.prod(scores.class_number[np.arange(pf.CLASS_SLOTS), index["class_number"]])),
+        "kana": float(scores.kana[index["kana"]]),
+        "number": float(np.prod(scores.number[np.arange(pf.NUMBER_SLOTS), index["number"]])),
+    }
+
+
+def evaluate_real(detector_path: Path, reader_path: Path, folder: Path) -> dict:
+    """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
+    plates' boxes and fields). What `run_stream.py` writes for them, and the probability the
+    reader gives each true field (the mean over the still views of the detected plate): on a
+    few photos that moves long before the exact match does, so it shows whether a renderer
+    change brought the synthetic plates closer to real ones."""
+    import cv2
+
+    from stream_lpr import plate_format as pf
+    from stream_lpr.readpolicy import still_views
+    from stream_lpr.rectify import rectify
+
+    labels_path = folder / "labels.jsonl"
+    if not labels_path.is_file():
+        raise StreamLprError(f"no labels.jsonl in {folder}")
+    labelled = [json.loads(line) for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    config, detector, readers = _product(detector_path, reader_path)
+    rows = _rows(config, folder, detector, readers)
+    fields = ("region", "class_number", "kana", "number")
+    right, exact, plates, missed, false_rows = {f: 0 for f in fields}, 0, 0, 0, 0
+    belief = {f: [] for f in fields}
+    for entry in labelled:
+        found, truths = rows.get(entry["image"], []), entry["plates"]
+        boxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in found], np.float32).reshape(-1, 4)
+        label_boxes = np.array([t["box"] for t in truths], np.float32).reshape(-1, 4)
+        iou = box_iou(label_boxes, boxes)
+        false_rows += int((iou.max(0, initial=0.0) < 0.3).sum())
+        image = cv2.imread(str(folder / entry["image"]))
+        detections = detector.detect(image, still=True)
+        seen = box_iou(label_boxes, detections.xyxy)
+        for k, truth in enumerate(truths):
+            text = pf.PlateText(truth["region"], truth["class_number"], truth["kana"], truth["number"], truth["plate_type"])
+            plates += 1
+            if iou[k].max(initial=0.0) < 0.3:
+                missed += 1
+            else:
+                row = found[int(iou[k].argmax())]
+                ok = [row[f] == getattr(text, f) for f in fields]
+                for f, good in zip(fields, ok):
+                    right[f] += good
+                exact += all(ok)
+            if seen[k].max(initial=0.0) < 0.3:  # not detected: the reader never sees it
+                for f in fields:
+                    belief[f].append(0.0)
+                continue
+            views = still_views(detections.corners[int(seen[k].argmax())], config.read_policy.still_views)
+            reads = readers[0].read([rectify(image, corners) for corners in views])
+            per_view = [_true_probability(r.scores, text) for r in reads]
+            for f in fields:
+                belief[f].append(float(np.mean([v[f] for v in per_view])))
+    result = {f"{f}_accuracy": right[f] / max(plates, 1) for f in fields}
+    result.update({"exact_match": exact / max(plates, 1), "plates": plates, "plates_without_a_row": missed,
+                   "rows_on_no_plate": false_rows,
+                   "true_field_probability": {f: float(np.mean(v)) if v else 0.0 for f, v in belief.items()}})
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stream_lpr.evaluate", description=__doc__)
     parser.add_argument("--reader", type=Path, default=Path("weights/reader.onnx"))
@@ -242,7 +335,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conf", type=float, default=0.25, help="detector threshold for precision/recall")
     parser.add_argument("--seed", type=int, default=TEST_SEED)
     parser.add_argument("--photos", type=int, default=150, help="composed photos read end to end")
-    parser.add_argument("--skip", choices=("reader", "detector", "photos"), action="append", default=[])
+    parser.add_argument("--real", type=Path, default=Path("../shared/data/reference_jp"),
+                        help="folder of real photos with a labels.jsonl")
+    parser.add_argument("--skip", choices=("reader", "detector", "photos", "real"), action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config key for the photos run, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
@@ -257,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
             from stream_lpr.cli import set_overrides
 
             report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, set_overrides(args.set))
+        if "real" not in args.skip:
+            report["real"] = evaluate_real(args.detector, args.reader, args.real)
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -5,9 +5,10 @@ import pytest
 
 from stream_lpr import plate_format as pf
 from stream_lpr.synth import fonts
+from stream_lpr.synth import render as render_module
 from stream_lpr.synth.compose import compose, load_scenes
 from stream_lpr.synth.crops import reader_sample
-from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _ink, render
+from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
 
 _NOTDEF = "\U000F0000"  # a private-use code point no face has: renders as the missing-glyph box
@@ -24,10 +25,44 @@ def test_every_region_and_kana_renders_in_every_japanese_face(face):
             assert not same_as_tofu, f"{ch} is missing from {face.path.name}"
 
 
-@pytest.mark.parametrize("face", fonts.digit_faces(), ids=lambda f: f.path.name)
+@pytest.mark.parametrize("face", fonts.light_faces(digits=False), ids=lambda f: f.path.name)
+def test_every_region_renders_in_every_upper_row_face(face):
+    tofu = _ink(face, _NOTDEF)
+    for ch in set("".join(pf.REGIONS)):
+        ink = _ink(face, ch)
+        assert ink.max() > 0.5 and not (ink.shape == tofu.shape and np.abs(ink - tofu).mean() < 0.02), ch
+
+
+@pytest.mark.parametrize("face", fonts.digit_faces() + fonts.light_faces(digits=True), ids=lambda f: f.path.name)
 def test_every_digit_and_letter_renders_in_every_digit_face(face):
     for ch in "0123456789" + pf.CLASS_LETTERS + pf.LATIN_KANA:
         assert _ink(face, ch).max() > 0.5
+
+
+@pytest.mark.parametrize("face", fonts.digit_faces() + fonts.light_faces(digits=True), ids=lambda f: f.path.name)
+def test_a_plain_one_is_an_upright_stroke_as_thick_as_the_faces_stem(face):
+    one, bar = _ink(face, "1"), _bar(face)
+    assert bar.shape[0] == one.shape[0] and bar.min() == 1.0
+    assert 0.05 < bar.shape[1] / bar.shape[0] < 0.3 and bar.shape[1] < one.shape[1]
+
+
+def _upper_to_number_ink() -> float:
+    """Median over 40 renders of one plate: ink in the upper row over ink in the number."""
+    plate = pf.PlateText("世田谷", "999", "あ", "12-34", "private")
+    ratios = []
+    for seed in range(40):
+        image = render(PlateSpec(plate, PlateStyle()), np.random.default_rng(seed), px_per_mm=1.0).image
+        dark = image.astype(float).mean(axis=2) < 120
+        ratios.append(dark[15:55, 60:270].mean() / dark[72:150, 70:320].mean())
+    return float(np.median(ratios))
+
+
+def test_the_upper_row_is_often_lighter_than_the_number(monkeypatch):
+    """As photos of real plates show it: regular-weight region names and class numbers."""
+    light = _upper_to_number_ink()
+    monkeypatch.setattr(render_module, "UPPER_ROW_LIGHT", 0.0)
+    monkeypatch.setattr(render_module, "UPPER_ROW_THIN", 0.0)
+    assert light < 0.92 * _upper_to_number_ink()
 
 
 def _slot_ink(rendered, slot: int) -> float:

@@ -62,6 +62,25 @@ _DIGITS = [
     ("fonts-mplus", "opentype/mplus/Mplus2-ExtraBold.otf", 0),
     ("fonts-noto-cjk", "opentype/noto/NotoSansCJK-Bold.ttc", 0),
 ]
+# Photos of real plates show the upper row (region name and class number) in a regular-weight
+# gothic, thinner than the designation digits: lighter faces for that row.
+_JAPANESE_LIGHT = [
+    ("fonts-noto-cjk", "opentype/noto/NotoSansCJK-Regular.ttc", 0),
+    ("fonts-ipafont-gothic", "opentype/ipafont-gothic/ipag.ttf", 0),
+    ("fonts-takao-gothic", "truetype/takao-gothic/TakaoGothic.ttf", 0),
+    ("fonts-vlgothic", "truetype/vlgothic/VL-Gothic-Regular.ttf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus1-Regular.otf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus1-Medium.otf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus2-Medium.otf", 0),
+]
+_DIGITS_LIGHT = [
+    ("fonts-liberation", "truetype/liberation/LiberationSansNarrow-Regular.ttf", 0),
+    ("fonts-dejavu-core", "truetype/dejavu/DejaVuSansCondensed.ttf", 0),
+    ("fonts-roboto-unhinted", "truetype/roboto/unhinted/RobotoCondensed-Regular.ttf", 0),
+    ("fonts-roboto-unhinted", "truetype/roboto/unhinted/RobotoCondensed-Light.ttf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus1-Regular.otf", 0),
+    ("fonts-mplus", "opentype/mplus/Mplus2-Medium.otf", 0),
+]
 
 
 def _installed(table: list[tuple[str, str, int]]) -> list[FontFace]:
@@ -88,3 +107,10 @@ def japanese_faces() -> list[FontFace]:
 def digit_faces() -> list[FontFace]:
     """Faces for the designation and class numbers."""
     return _require(_installed(_DIGITS) + _pip_ipaex_gothic(), "plate digits", _DIGITS)
+
+
+@functools.lru_cache(maxsize=2)
+def light_faces(digits: bool) -> list[FontFace]:
+    """Regular-weight faces for the upper row: class-number digits, or region names."""
+    table = _DIGITS_LIGHT if digits else _JAPANESE_LIGHT
+    return _require(_installed(table) + _pip_ipaex_gothic(), "the upper row", table)

@@ -26,6 +26,10 @@ DIGIT_LEFTS_MM = (75.0, 130.0, 212.0, 267.0)
 DIGIT_BOX_MM = (48.0, 78.0)
 DIGIT_TOP_MM = 72.0
 CLASS_PITCH_MM = 29.0
+UPPER_ROW_LIGHT = 0.6  # share of plates whose upper row is in a regular-weight face
+UPPER_ROW_THIN = 0.4  # share of plates whose upper row is thinned on top of that
+BAR_ONE = 0.5  # share of plates whose '1' is a plain stroke, without flag or foot
+UPPER_ROW_END_MM = 60.0  # the upper row (region, class number) lies above this
 
 # Background / character colours in BGR, before per-plate jitter.
 GREEN = (23, 74, 25)
@@ -71,6 +75,20 @@ def _ink(face: fonts.FontFace, text: str) -> np.ndarray:
     return np.ascontiguousarray(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1])
 
 
+@functools.lru_cache(maxsize=64)
+def _bar(face: fonts.FontFace) -> np.ndarray:
+    """A '1' drawn as a plain upright stroke, as plate makers draw it, as thick as the face's '1'
+    stem (the widest run of nearly full columns)."""
+    one = _ink(face, "1")
+    full = (one > 0.5).mean(axis=0) > 0.6
+    stem = max((len(run) for run in "".join("1" if f else "0" for f in full).split("0")), default=1)
+    return np.ones((one.shape[0], max(stem, 1)), np.float32)
+
+
+def _digit_ink(face: fonts.FontFace, ch: str, bar_one: bool) -> np.ndarray:
+    return _bar(face) if bar_one and ch == "1" else _ink(face, ch)
+
+
 class _Canvas:
     """A float mask in plate pixels that glyphs are stamped into by millimetre boxes."""
 
@@ -109,9 +127,12 @@ def _condense(face: fonts.FontFace, box_w: float, box_h: float) -> float:
 def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) -> None:
     jp = fonts.japanese_faces()
     digits = fonts.digit_faces()
-    region_face = jp[rng.integers(len(jp))]
-    kana_face = region_face if rng.random() < 0.5 else jp[rng.integers(len(jp))]
-    digit_face = digits[rng.integers(len(digits))]
+    pick = lambda faces: faces[rng.integers(len(faces))]  # noqa: E731 - a local shorthand
+    region_face, digit_face = pick(jp), pick(digits)
+    kana_face = region_face if rng.random() < 0.5 else pick(jp)
+    class_face = digit_face
+    if rng.random() < UPPER_ROW_LIGHT:
+        region_face, class_face = pick(fonts.light_faces(digits=False)), pick(fonts.light_faces(digits=True))
     jitter = lambda s: float(rng.normal(0, s))  # noqa: E731 - a local shorthand
 
     # Upper row: region name then class number, centred as a group.
@@ -125,10 +146,11 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
     left = 165.0 - (region_w + gap + class_w) / 2 + jitter(3.0)
     top = 15.0 + jitter(1.0)
     canvas.stamp(region_ink, left, top, region_w, region_h)
-    condense = _condense(digit_face, 25.0, class_h)
+    condense = _condense(class_face, 25.0, class_h)
     x = left + region_w + gap
+    bar_one = rng.random() < BAR_ONE
     for ch in text.class_number:
-        canvas.fitted(_ink(digit_face, ch), (x, top, 25.0, class_h), condense)
+        canvas.fitted(_digit_ink(class_face, ch, bar_one), (x, top, 25.0, class_h), condense)
         x += CLASS_PITCH_MM
 
     # Lower row: kana, then the four designation slots.
@@ -154,11 +176,16 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
             cv2.circle(canvas.mask, _px((cx, cy), canvas.ppm), max(1, int(r * canvas.ppm)), 1.0, -1, cv2.LINE_AA)
         else:
             box = (x + (DIGIT_BOX_MM[0] - digit_w) / 2, DIGIT_TOP_MM + dy, digit_w, digit_h)
-            canvas.fitted(_ink(digit_face, ch), box, condense)
+            canvas.fitted(_digit_ink(digit_face, ch, bar_one), box, condense)
     if "-" in text.number:
         y = DIGIT_TOP_MM + digit_h / 2 + dy
         p0, p1 = _px((184.0, y - 3.5), canvas.ppm), _px((206.0, y + 3.5), canvas.ppm)
         cv2.rectangle(canvas.mask, p0, p1, 1.0, -1)
+
+
+def _restroke(ink: np.ndarray, level: float, rng: np.random.Generator, ppm: float) -> np.ndarray:
+    """Thins (level above 0.5) or thickens (below) strokes: blur, then a steep threshold at level."""
+    return np.clip((cv2.GaussianBlur(ink, (0, 0), 0.6 * ppm + 0.3) - level) * rng.uniform(2.0, 4.0) + 0.5, 0, 1)
 
 
 def _px(point_mm: tuple[float, float], ppm: float) -> tuple[int, int]:
@@ -309,8 +336,10 @@ def render(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.0) ->
     _draw_text(canvas, spec.text, rng)
     text = canvas.mask
     if rng.random() < 0.6:  # stroke weight varies between plate makers: thin or thicken
-        level = rng.uniform(0.3, 0.75)
-        text = np.clip((cv2.GaussianBlur(text, (0, 0), 0.6 * ppm + 0.3) - level) * rng.uniform(2.0, 4.0) + 0.5, 0, 1)
+        text = _restroke(text, rng.uniform(0.3, 0.75), rng, ppm)
+    if rng.random() < UPPER_ROW_THIN:  # and real plates' upper row is often thinner than the number
+        upper = int(UPPER_ROW_END_MM * ppm)
+        text[:upper] = _restroke(text[:upper], rng.uniform(0.55, 0.72), rng, ppm)
     face = face * (1 - text[..., None]) + _jitter_colour(fg, rng, 6.0) * text[..., None]
 
     rim = np.zeros((h, w), np.float32)
