@@ -289,7 +289,7 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path) -> dict:
     rows = _rows(config, folder, detector, readers)
     fields = ("region", "class_number", "kana", "number")
     right, exact, plates, missed, false_rows = {f: 0 for f in fields}, 0, 0, 0, 0
-    belief = {f: [] for f in fields}
+    belief, right_type = {f: [] for f in fields}, 0
     for entry in labelled:
         found, truths = rows.get(entry["image"], []), entry["plates"]
         boxes = np.array([[float(r[k]) for k in ("x1", "y1", "x2", "y2")] for r in found], np.float32).reshape(-1, 4)
@@ -310,6 +310,7 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path) -> dict:
                 for f, good in zip(fields, ok):
                     right[f] += good
                 exact += all(ok)
+                right_type += row["plate_type"] == text.plate_type
             if seen[k].max(initial=0.0) < 0.3:  # not detected: the reader never sees it
                 for f in fields:
                     belief[f].append(0.0)
@@ -320,7 +321,8 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path) -> dict:
             for f in fields:
                 belief[f].append(float(np.mean([v[f] for v in per_view])))
     result = {f"{f}_accuracy": right[f] / max(plates, 1) for f in fields}
-    result.update({"exact_match": exact / max(plates, 1), "plates": plates, "plates_without_a_row": missed,
+    result.update({"plate_type_accuracy": right_type / max(plates, 1),
+                   "exact_match": exact / max(plates, 1), "plates": plates, "plates_without_a_row": missed,
                    "rows_on_no_plate": false_rows,
                    "true_field_probability": {f: float(np.mean(v)) if v else 0.0 for f, v in belief.items()}})
     return result

@@ -54,6 +54,15 @@ NUMBER_SLOTS = 4
 
 PLATE_TYPES: tuple[str, ...] = ("private", "kei", "commercial", "kei_commercial", "graphic")
 UNKNOWN_TYPE = "unknown"
+# How often each type is drawn in training (rare types weighted up so the reader learns them)
+# and a rough estimate of how often each is seen on the road (white and yellow plates make up
+# most cars; green, black and picture plates a few percent each). The reader's type
+# probabilities carry the training shares; decode() re-weights them by the ratio (Bayes' rule
+# for a changed prior), so a shaded white plate that the reader finds half "graphic" reads
+# as the far commoner private plate, while a clear green, black or picture plate keeps its type.
+TRAINING_TYPE_SHARE = (0.38, 0.22, 0.12, 0.12, 0.16)
+ROAD_TYPE_SHARE = (0.50, 0.38, 0.05, 0.03, 0.04)
+_TYPE_PRIOR = np.array(ROAD_TYPE_SHARE) / np.array(TRAINING_TYPE_SHARE)
 
 CLASS_PATTERN = re.compile(r"^([0-9]|[0-9]{2}|[0-9][0-9ACFHKLMPXY]{2})$")
 NUMBER_PATTERN = re.compile(r"^(・・・[1-9]|・・[1-9][0-9]|・[1-9][0-9]{2}|[1-9][0-9]-[0-9]{2})$")
@@ -227,7 +236,9 @@ def decode(scores: FieldScores) -> Reading:
     """The most probable legal plate under independent per-slot probabilities."""
     region = int(np.argmax(scores.region))
     kana = int(np.argmax(scores.kana))
-    plate_type = int(np.argmax(scores.plate_type))
+    types = scores.plate_type * _TYPE_PRIOR
+    types = types / max(float(types.sum()), 1e-12)
+    plate_type = int(np.argmax(types))
     class_number, class_conf = _decode_class(scores.class_number)
     number, number_conf = _decode_number(scores.number)
     text = PlateText(REGIONS[region], class_number, KANA[kana], number, PLATE_TYPES[plate_type])
@@ -237,5 +248,5 @@ def decode(scores: FieldScores) -> Reading:
         class_conf=class_conf,
         kana_conf=float(scores.kana[kana]),
         number_conf=number_conf,
-        type_conf=float(scores.plate_type[plate_type]),
+        type_conf=float(types[plate_type]),
     )

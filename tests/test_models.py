@@ -129,11 +129,11 @@ def test_photos_are_read_end_to_end_through_the_real_pipeline():
 
     result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.onnx", 12, seed=99)
     # 15 plates >= 60 px, 13 of them readable (the others cut by the frame edge or occluded).
-    # When committed: 11 of the 13 read exactly, 14 of 15 numbers right, every readable plate
-    # with a row and none on a non-plate. A guard a plate below that; `python -m
-    # stream_lpr.evaluate` gives the 150-photo figure.
+    # When committed: 11 of the 13 read exactly, 13 of 15 numbers right (no row for the two
+    # cut or occluded ones), every readable plate with a row and none on a non-plate. A guard
+    # a plate below that; `python -m stream_lpr.evaluate` gives the 150-photo figure.
     assert result["plates_at_least_60px"] == 15 and result["readable_plates"] == 13
-    assert result["exact_match"] >= 10 / 15 and result["number_accuracy"] >= 13 / 15
+    assert result["exact_match"] >= 10 / 15 and result["number_accuracy"] >= 12 / 15
     assert result["exact_match_readable"] >= 10 / 13 and result["readable_without_a_row"] <= 1
     assert result["rows_on_no_plate"] <= 1
 
@@ -143,9 +143,10 @@ def test_real_reference_photos_are_found_and_read():
 
     result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.onnx", DEFAULT_SCENES.parent / "reference_jp")
     # 4 real plates (private, commercial, kei). When committed: all 4 with a row, none on the
-    # parking sign or the car badges, 3 read exactly (the kei plate's class 888 read as 688).
+    # parking sign or the car badges, 3 read exactly (the kei plate's class 888 read as 688),
+    # every plate type right (the shaded white 鳥取 plate needs decode's road prior for that).
     assert result["plates"] == 4 and result["plates_without_a_row"] == 0 and result["rows_on_no_plate"] == 0
-    assert result["exact_match"] >= 3 / 4 and result["number_accuracy"] == 1.0
+    assert result["exact_match"] >= 3 / 4 and result["number_accuracy"] == 1.0 and result["plate_type_accuracy"] == 1.0
     belief = result["true_field_probability"]
     assert min(belief.values()) >= 0.6, belief
 

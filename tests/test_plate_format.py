@@ -78,3 +78,17 @@ def test_key_ignores_display_form():
     a = pf.PlateText("品川", "300", "あ", "・123")
     b = pf.PlateText("品川", "300", "あ", "・123", "private")
     assert a.key == b.key == "品川|300|あ|123"
+
+
+@pytest.mark.parametrize("private, graphic, expected", [
+    (0.48, 0.52, "private"),  # a shaded white plate the reader finds half "graphic"
+    (0.05, 0.93, "graphic"),  # a clear picture plate
+])
+def test_decode_weighs_plate_types_by_how_common_they_are_on_the_road(private, graphic, expected):
+    scores = peaked_scores(pf.parse_plate("鳥取 999 あ 67-89", "private"))
+    rest = (1 - private - graphic) / 3
+    scores = pf.FieldScores(scores.region, scores.class_number, scores.kana, scores.number,
+                            np.array([private, rest, rest, rest, graphic], np.float32))
+    reading = pf.decode(scores)
+    assert reading.text.plate_type == expected and 0.5 < reading.type_conf <= 1.0
+    assert abs(sum(pf.TRAINING_TYPE_SHARE) - 1) < 1e-9 and abs(sum(pf.ROAD_TYPE_SHARE) - 1) < 1e-9

@@ -81,7 +81,7 @@ def sample_kana(rng: np.random.Generator, plate_type: str) -> str:
 
 
 def sample_plate_type(rng: np.random.Generator) -> str:
-    return str(rng.choice(pf.PLATE_TYPES, p=[0.38, 0.22, 0.12, 0.12, 0.16]))
+    return str(rng.choice(pf.PLATE_TYPES, p=pf.TRAINING_TYPE_SHARE))
 
 
 def sample_plate(rng: np.random.Generator) -> PlateSpec:
