@@ -78,10 +78,9 @@ def _ink(face: fonts.FontFace, text: str) -> np.ndarray:
 @functools.lru_cache(maxsize=64)
 def _bar(face: fonts.FontFace) -> np.ndarray:
     """A '1' drawn as a plain upright stroke, as plate makers draw it, as thick as the face's '1'
-    stem (the widest run of nearly full columns)."""
+    stem (its columns inked over most of their height)."""
     one = _ink(face, "1")
-    full = (one > 0.5).mean(axis=0) > 0.6
-    stem = max((len(run) for run in "".join("1" if f else "0" for f in full).split("0")), default=1)
+    stem = int(((one > 0.5).mean(axis=0) > 0.6).sum())
     return np.ones((one.shape[0], max(stem, 1)), np.float32)
 
 
