@@ -65,6 +65,26 @@ def test_the_upper_row_is_often_lighter_than_the_number(monkeypatch):
     assert light < 0.92 * _upper_to_number_ink()
 
 
+def _upper_row_columns(region: str, seed: int) -> np.ndarray:
+    """The millimetre columns (between the bolts) that hold upper-row ink on a private plate."""
+    plate = pf.PlateText(region, "888", "わ", "56-78", "private")
+    image = render(PlateSpec(plate, PlateStyle()), np.random.default_rng(seed), px_per_mm=1.0).image
+    dark = image[15:55, 70:262].astype(float).mean(axis=2) < 120
+    return 70 + np.nonzero(dark.any(axis=0))[0]
+
+
+@pytest.mark.parametrize("region", ["堺", "柏"])
+def test_a_one_character_region_leaves_the_class_number_in_its_field(region):
+    """Real plates keep the class number where it is for longer names; a lone kanji sits
+    centred in the name's field, well apart from the digits (a real 堺 888 plate: about 20 mm)."""
+    ends, gaps = [], []
+    for seed in range(20):
+        cols = _upper_row_columns(region, seed)
+        ends.append(cols.max() - _upper_row_columns("大阪", seed).max())
+        gaps.append(np.diff(cols).max())
+    assert abs(np.median(ends)) < 6 and np.median(gaps) > 10
+
+
 def _slot_ink(rendered, slot: int) -> float:
     """Fraction of a designation slot covered by dark-green ink on a private plate."""
     ppm = rendered.image.shape[1] / 330.0

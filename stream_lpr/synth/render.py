@@ -136,17 +136,21 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
 
     # Upper row: region name then class number, centred as a group.
     region_h = float(rng.uniform(31.0, 39.0))
-    natural = {1: 38.0, 2: 80.0, 3: 100.0, 4: 104.0}[len(text.region)]
+    natural = {1: 46.0, 2: 80.0, 3: 100.0, 4: 104.0}[len(text.region)]
     region_ink = _ink(region_face, text.region)
-    region_w = min(natural, region_ink.shape[1] / region_ink.shape[0] * region_h)
+    widen = rng.uniform(1.0, 1.3) if len(text.region) == 1 else 1.0  # a lone kanji is drawn wide
+    region_w = min(natural, region_ink.shape[1] / region_ink.shape[0] * region_h * widen)
+    # The class number keeps its own field: a one-character name (堺, 柏) sits centred where a
+    # two-character name would be, well apart from the digits, not beside them.
+    field_w = 80.0 + jitter(2.0) if len(text.region) == 1 else region_w
     class_h = float(np.clip(region_h + jitter(2.0), 31.0, 40.0))
     class_w = CLASS_PITCH_MM * len(text.class_number) - 4.0
     gap = 5.0 + jitter(1.0)
-    left = 165.0 - (region_w + gap + class_w) / 2 + jitter(3.0)
+    left = 165.0 - (field_w + gap + class_w) / 2 + jitter(3.0)
     top = 15.0 + jitter(1.0)
-    canvas.stamp(region_ink, left, top, region_w, region_h)
+    canvas.stamp(region_ink, left + (field_w - region_w) / 2, top, region_w, region_h)
     condense = _condense(class_face, 25.0, class_h)
-    x = left + region_w + gap
+    x = left + field_w + gap
     bar_one = rng.random() < BAR_ONE
     for ch in text.class_number:
         canvas.fitted(_digit_ink(class_face, ch, bar_one), (x, top, 25.0, class_h), condense)
