@@ -8,7 +8,7 @@ from stream_lpr.synth import fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.compose import compose, load_scenes
 from stream_lpr.synth.crops import reader_sample
-from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, render
+from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
 
 _NOTDEF = "\U000F0000"  # a private-use code point no face has: renders as the missing-glyph box
@@ -31,6 +31,24 @@ def test_every_region_renders_in_every_upper_row_face(face):
     for ch in set("".join(pf.REGIONS)):
         ink = _ink(face, ch)
         assert ink.max() > 0.5 and not (ink.shape == tofu.shape and np.abs(ink - tofu).mean() < 0.02), ch
+
+
+@pytest.mark.parametrize("face", fonts.brush_kana_faces(), ids=lambda f: f.path.name)
+def test_every_kana_renders_in_every_brush_kana_face(face):
+    tofu = _ink(face, _NOTDEF)
+    for ch in pf.HIRAGANA:
+        ink = _ink(face, ch)
+        assert ink.max() > 0.5 and not (ink.shape == tofu.shape and np.abs(ink - tofu).mean() < 0.02), ch
+
+
+def test_a_spaced_region_name_leaves_air_between_its_characters():
+    face = fonts.japanese_faces()[0]
+    ink = _spaced(face, "鳥取", air=0.25)
+    empty = ~(ink > 0.05).any(axis=0)
+    runs = np.diff(np.flatnonzero(np.diff(np.r_[0, empty.astype(int), 0])))[::2]  # blank column runs
+    slot = max(_ink(face, ch).shape[1] for ch in "鳥取")
+    assert ink.shape[0] == max(_ink(face, ch).shape[0] for ch in "鳥取")
+    assert runs.max() >= 0.2 * slot and ink.shape[1] == pytest.approx(2.25 * slot, abs=2)
 
 
 @pytest.mark.parametrize("face", fonts.digit_faces() + fonts.light_faces(digits=True), ids=lambda f: f.path.name)

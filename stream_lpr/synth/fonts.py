@@ -73,6 +73,13 @@ _JAPANESE_LIGHT = [
     ("fonts-mplus", "opentype/mplus/Mplus1-Medium.otf", 0),
     ("fonts-mplus", "opentype/mplus/Mplus2-Medium.otf", 0),
 ]
+# Plate kana are drawn in a brush-derived textbook style (小松書体); these handwriting-textbook
+# faces come closest, so the kana is sometimes drawn in them. Their kanji are handwriting, not
+# plate lettering: kana only.
+_KANA_BRUSH = [
+    ("fonts-yozvox-yozfont-edu", "truetype/yozvox-yozfont/YOzBE_.ttf", 0),
+    ("fonts-kiloji", "truetype/kiloji/kiloji_b.ttf", 0),
+]
 _DIGITS_LIGHT = [
     ("fonts-liberation", "truetype/liberation/LiberationSansNarrow-Regular.ttf", 0),
     ("fonts-dejavu-core", "truetype/dejavu/DejaVuSansCondensed.ttf", 0),
@@ -114,3 +121,10 @@ def light_faces(digits: bool) -> list[FontFace]:
     """Regular-weight faces for the upper row: class-number digits, or region names."""
     table = _DIGITS_LIGHT if digits else _JAPANESE_LIGHT
     return _require(_installed(table) + _pip_ipaex_gothic(), "the upper row", table)
+
+
+@functools.lru_cache(maxsize=1)
+def brush_kana_faces() -> list[FontFace]:
+    """Faces for the kana in the plates' brush-derived style; empty when none is installed (the
+    kana then comes from japanese_faces() alone)."""
+    return _installed(_KANA_BRUSH)

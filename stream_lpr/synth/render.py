@@ -29,6 +29,8 @@ CLASS_PITCH_MM = 29.0
 UPPER_ROW_LIGHT = 0.6  # share of plates whose upper row is in a regular-weight face
 UPPER_ROW_THIN = 0.4  # share of plates whose upper row is thinned on top of that
 BAR_ONE = 0.5  # share of plates whose '1' is a plain stroke, without flag or foot
+KANA_BRUSH = 0.35  # share of plates whose kana is in a brush-derived textbook face
+REGION_SPACED = 0.5  # share of plates whose region name is set one character to a slot
 UPPER_ROW_END_MM = 60.0  # the upper row (region, class number) lies above this
 
 # Background / character colours in BGR, before per-plate jitter.
@@ -88,6 +90,20 @@ def _digit_ink(face: fonts.FontFace, ch: str, bar_one: bool) -> np.ndarray:
     return _bar(face) if bar_one and ch == "1" else _ink(face, ch)
 
 
+def _spaced(face: fonts.FontFace, text: str, air: float) -> np.ndarray:
+    """The characters side by side in equal slots, `air` of a slot's width left empty between
+    neighbours; every character keeps its own ink box, so narrow ones sit centred in their slot."""
+    inks = [_ink(face, ch) for ch in text]
+    height = max(ink.shape[0] for ink in inks)
+    slot = max(ink.shape[1] for ink in inks)
+    step = int(round(slot * (1 + air)))
+    out = np.zeros((height, step * (len(text) - 1) + slot), np.float32)
+    for k, ink in enumerate(inks):
+        x, y = k * step + (slot - ink.shape[1]) // 2, (height - ink.shape[0]) // 2
+        out[y : y + ink.shape[0], x : x + ink.shape[1]] = ink
+    return out
+
+
 class _Canvas:
     """A float mask in plate pixels that glyphs are stamped into by millimetre boxes."""
 
@@ -129,6 +145,8 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
     pick = lambda faces: faces[rng.integers(len(faces))]  # noqa: E731 - a local shorthand
     region_face, digit_face = pick(jp), pick(digits)
     kana_face = region_face if rng.random() < 0.5 else pick(jp)
+    if rng.random() < KANA_BRUSH and fonts.brush_kana_faces():
+        kana_face = pick(fonts.brush_kana_faces())
     class_face = digit_face
     if rng.random() < UPPER_ROW_LIGHT:
         region_face, class_face = pick(fonts.light_faces(digits=False)), pick(fonts.light_faces(digits=True))
@@ -140,6 +158,11 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
     region_ink = _ink(region_face, text.region)
     widen = rng.uniform(1.0, 1.3) if len(text.region) == 1 else 1.0  # a lone kanji is drawn wide
     region_w = min(natural, region_ink.shape[1] / region_ink.shape[0] * region_h * widen)
+    if len(text.region) > 1 and rng.random() < REGION_SPACED:
+        # Plate makers often give each character of the name its own slot, with air between
+        # them (沖縄, 鳥取), rather than setting the name as one word.
+        region_ink = _spaced(region_face, text.region, rng.uniform(0.08, 0.3))
+        region_w = natural + jitter(3.0)
     # The class number keeps its own field: a one-character name (堺, 柏) sits centred where a
     # two-character name would be, well apart from the digits, not beside them.
     field_w = 80.0 + jitter(2.0) if len(text.region) == 1 else region_w
