@@ -51,7 +51,7 @@ class ReadPolicyConfig:
     min_sharpness: float = _opt(15.0, 0.0, 1e6)
     min_frontalness: float = _opt(0.5, 0.0, 1.0)
     max_reads_per_s: float = _opt(6.0, 0.1, 1000.0)
-    still_views: int = _opt(5, 1, 5)  # readpolicy.STILL_VIEWS has 5
+    still_views: int = _opt(9, 1, 9)  # readpolicy.STILL_VIEWS has 9
 
 
 @dataclass(frozen=True)

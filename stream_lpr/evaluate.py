@@ -275,7 +275,7 @@ def _true_probability(scores, text) -> dict[str, float]:
     }
 
 
-def evaluate_real(detector_path: Path, reader_path: Path, folder: Path) -> dict:
+def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
     plates' boxes and fields). What `run_stream.py` writes for them, and the probability the
     reader gives each true field (the mean over the still views of the detected plate): on a
@@ -291,7 +291,7 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path) -> dict:
     if not labels_path.is_file():
         raise StreamLprError(f"no labels.jsonl in {folder}")
     labelled = [json.loads(line) for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    config, detector, readers = _product(detector_path, reader_path)
+    config, detector, readers = _product(detector_path, reader_path, overrides)
     rows = _rows(config, folder, detector, readers)
     fields = ("region", "class_number", "kana", "number")  # the exact match; the type is scored apart
     right, exact, plates, missed, false_rows = {f: 0 for f in fields + ("plate_type",)}, 0, 0, 0, 0
@@ -343,21 +343,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of real photos with a labels.jsonl")
     parser.add_argument("--skip", choices=("reader", "detector", "photos", "real"), action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="config key for the photos run, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
+                        help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     report = {}
     try:
+        from stream_lpr.cli import set_overrides
+
+        overrides = set_overrides(args.set)
         if "reader" not in args.skip:
             report["reader"] = evaluate_reader(args.reader, args.plates, args.seed)
         if "detector" not in args.skip:
             report["detector"] = evaluate_detector(args.detector, args.frames, args.seed, args.conf)
         if "photos" not in args.skip:
-            from stream_lpr.cli import set_overrides
-
-            report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, set_overrides(args.set))
+            report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, overrides)
         if "real" not in args.skip:
-            report["real"] = evaluate_real(args.detector, args.reader, args.real)
+            report["real"] = evaluate_real(args.detector, args.reader, args.real, overrides)
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

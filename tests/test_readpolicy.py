@@ -59,9 +59,11 @@ def test_judge(corners, blur, accepted):
 
 def test_still_views_start_with_the_detected_corners_then_wider_tighter_and_shifted():
     quad = np.array([[100, 50], [300, 60], [300, 160], [100, 150]], np.float32)
-    views = still_views(quad, 5)
-    assert len(views) == 5 and np.allclose(views[0], quad)
+    views = still_views(quad, 9)
+    assert len(views) == 9 and np.allclose(views[0], quad)
     width = lambda q: np.linalg.norm(q[1] - q[0])  # noqa: E731
     assert width(views[1]) > width(quad) > width(views[2])
     assert views[3].mean(0)[0] < quad.mean(0)[0] < views[4].mean(0)[0]  # shifted along the plate
+    assert views[5].mean(0)[1] < quad.mean(0)[1] < views[6].mean(0)[1]  # up and down (image y grows down)
+    assert width(views[7]) > width(views[1]) and width(views[8]) < width(views[2])
     assert len(still_views(quad, 1)) == 1
