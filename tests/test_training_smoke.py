@@ -1,6 +1,13 @@
 """A tiny run of each training entry point: the real code path, seconds of data, no real training."""
 
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from conftest import ROOT
@@ -89,3 +96,43 @@ def test_detector_fine_tuning_starts_from_the_given_weights(tmp_path):
     image = render_scene([Appearance(PLATE_A, 0, 1, (640, 360), (640, 360), 200, 200)], 1)[0]
     found = PlateDetector(best, conf=0.5).detect(image)  # a from-scratch epoch finds nothing at 0.5
     assert len(found) == 1
+
+
+def _state(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) of a process from /proc, or None once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return fields[0], int(fields[1])
+
+
+def _running_children(pid: int) -> list[int]:
+    states = {int(p.name): _state(int(p.name)) for p in Path("/proc").glob("[0-9]*")}
+    return [child for child, st in states.items() if st and st[1] == pid and st[0] != "Z"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
+def test_a_terminated_reader_run_stops_its_render_processes(tmp_path):
+    """SIGTERM (a shell's kill, a scheduler's stop) must not leave render processes behind,
+    writing shards into the next run's folder."""
+    command = [sys.executable, "-m", "stream_lpr.train", "reader", "--run", str(tmp_path / "run"),
+               "--weights", str(tmp_path / "weights"), "--data", str(tmp_path / "shards"),
+               "--batch", "4", "--workers", "1", "--val-size", "8", "--steps", "100000"]
+    trainer = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 120
+        while not (renderers := _running_children(trainer.pid)) and time.time() < deadline and trainer.poll() is None:
+            time.sleep(0.2)
+        assert renderers, "the run started no render process"
+        trainer.send_signal(signal.SIGTERM)
+        assert trainer.wait(timeout=60) == 130
+        assert "resumes from the last checkpoint" in trainer.stderr.read()
+        alive = lambda: [pid for pid in renderers if (_state(pid) or ("Z",))[0] != "Z"]  # noqa: E731
+        deadline = time.time() + 20
+        while alive() and time.time() < deadline:
+            time.sleep(0.2)
+        assert not alive(), "render processes outlived their run"
+    finally:
+        if trainer.poll() is None:
+            trainer.kill()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -88,11 +89,18 @@ def main(argv: list[str] | None = None) -> int:
     rd.set_defaults(run_command=_reader)
 
     args = parser.parse_args(argv)
+    # SIGTERM stops a run the way Ctrl+C does, so its render processes are stopped with it.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         args.run_command(args)
     except (StreamLprError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("stopped: the same command resumes from the last checkpoint", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

@@ -13,6 +13,7 @@ the same time, so a stopped run resumes where it was and always leaves usable we
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import time
 from pathlib import Path
 
@@ -54,8 +55,8 @@ def write_shard(directory: Path, index: int, seed: int, size: int) -> Path:
 
 def _generate(directory: Path, seed: int, first: int, stride: int, size: int) -> None:
     torch.set_num_threads(1)
-    index = first
-    while True:
+    index, trainer = first, os.getppid()
+    while os.getppid() == trainer:  # a killed trainer cannot stop us: stop with it
         if not (directory / f"shard_{index:06d}.npz").exists():
             write_shard(directory, index, seed, size)
         index += stride
