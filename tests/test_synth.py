@@ -146,6 +146,8 @@ def test_sampling_covers_the_rare_cases():
     assert sum(any(c.isalpha() for c in p.class_number) for p in plates) > 100
     assert sum(p.number.startswith("・・・") for p in plates) > 100
     assert sum(p.kana in pf.LATIN_KANA for p in plates) > 10
+    kei_firsts = {p.class_number[0] for p in plates if p.plate_type in ("kei", "kei_commercial")}
+    assert kei_firsts == set("0123456789")  # kei practice is 4-8, but the reader must read any digit
 
 
 def test_scenes_are_deterministic_and_labels_lie_on_plates():
