@@ -152,7 +152,7 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
         region_face, class_face = pick(fonts.light_faces(digits=False)), pick(fonts.light_faces(digits=True))
     jitter = lambda s: float(rng.normal(0, s))  # noqa: E731 - a local shorthand
 
-    # Upper row: region name then class number, centred as a group.
+    # Upper row: region name then class number, centred as a group on the plate.
     region_h = float(rng.uniform(31.0, 39.0))
     natural = {1: 46.0, 2: 80.0, 3: 100.0, 4: 104.0}[len(text.region)]
     region_ink = _ink(region_face, text.region)
@@ -361,9 +361,13 @@ def render(spec: PlateSpec, rng: np.random.Generator, px_per_mm: float = 1.0) ->
     canvas = _Canvas(w, h, ppm)
     _draw_text(canvas, spec.text, rng)
     text = canvas.mask
+    thinned = False
     if rng.random() < 0.6:  # stroke weight varies between plate makers: thin or thicken
-        text = _restroke(text, rng.uniform(0.3, 0.75), rng, ppm)
-    if rng.random() < UPPER_ROW_THIN:  # and real plates' upper row is often thinner than the number
+        level = rng.uniform(0.3, 0.75)
+        text, thinned = _restroke(text, level, rng, ppm), level > 0.5
+    # Real plates' upper row is often thinner than the number; thinning twice breaks a light
+    # face's strokes into fragments no real plate shows.
+    if rng.random() < UPPER_ROW_THIN and not thinned:
         upper = int(UPPER_ROW_END_MM * ppm)
         text[:upper] = _restroke(text[:upper], rng.uniform(0.55, 0.72), rng, ppm)
     face = face * (1 - text[..., None]) + _jitter_colour(fg, rng, 6.0) * text[..., None]
