@@ -155,14 +155,15 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
     # Upper row: region name then class number, centred as a group on the plate.
     region_h = float(rng.uniform(31.0, 39.0))
     natural = {1: 46.0, 2: 80.0, 3: 100.0, 4: 104.0}[len(text.region)]
-    region_ink = _ink(region_face, text.region)
-    widen = rng.uniform(1.0, 1.3) if len(text.region) == 1 else 1.0  # a lone kanji is drawn wide
-    region_w = min(natural, region_ink.shape[1] / region_ink.shape[0] * region_h * widen)
     if len(text.region) > 1 and rng.random() < REGION_SPACED:
         # Plate makers often give each character of the name its own slot, with air between
         # them (沖縄, 鳥取), rather than setting the name as one word.
         region_ink = _spaced(region_face, text.region, rng.uniform(0.08, 0.3))
         region_w = natural + jitter(3.0)
+    else:
+        region_ink = _ink(region_face, text.region)
+        widen = rng.uniform(1.0, 1.3) if len(text.region) == 1 else 1.0  # a lone kanji is drawn wide
+        region_w = min(natural, region_ink.shape[1] / region_ink.shape[0] * region_h * widen)
     # The class number keeps its own field: a one-character name (堺, 柏) sits centred where a
     # two-character name would be, well apart from the digits, not beside them.
     field_w = 80.0 + jitter(2.0) if len(text.region) == 1 else region_w
