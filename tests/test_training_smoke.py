@@ -107,9 +107,14 @@ def _state(pid: int) -> tuple[str, int] | None:
     return fields[0], int(fields[1])
 
 
+def _running(pid: int) -> bool:
+    state = _state(pid)
+    return state is not None and state[0] != "Z"  # a zombie has ended; only its entry is left
+
+
 def _running_children(pid: int) -> list[int]:
-    states = {int(p.name): _state(int(p.name)) for p in Path("/proc").glob("[0-9]*")}
-    return [child for child, st in states.items() if st and st[1] == pid and st[0] != "Z"]
+    return [int(p.name) for p in Path("/proc").glob("[0-9]*") if (_state(int(p.name)) or ("", 0))[1] == pid
+            and _running(int(p.name))]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process table from /proc")
@@ -128,11 +133,10 @@ def test_a_terminated_reader_run_stops_its_render_processes(tmp_path):
         trainer.send_signal(signal.SIGTERM)
         assert trainer.wait(timeout=60) == 130
         assert "resumes from the last checkpoint" in trainer.stderr.read()
-        alive = lambda: [pid for pid in renderers if (_state(pid) or ("Z",))[0] != "Z"]  # noqa: E731
         deadline = time.time() + 20
-        while alive() and time.time() < deadline:
+        while any(map(_running, renderers)) and time.time() < deadline:
             time.sleep(0.2)
-        assert not alive(), "render processes outlived their run"
+        assert not any(map(_running, renderers)), "render processes outlived their run"
     finally:
         if trainer.poll() is None:
             trainer.kill()
