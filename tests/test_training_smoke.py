@@ -37,6 +37,27 @@ def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
         assert len(reads) == 1 and 0.0 <= reads[0].reading.confidence <= 1.0
 
 
+def test_averaging_readers_writes_their_mean_and_refuses_different_shapes(tmp_path, capsys):
+    shipped = torch.load(ROOT / "weights" / "reader.pt", weights_only=True)
+    tripled = {k: v * 3 if v.is_floating_point() else v + 5 for k, v in shipped["model"].items()}
+    torch.save({"model": tripled, "config": shipped["config"]}, tmp_path / "tripled.pt")
+    out = tmp_path / "mean" / "reader.pt"
+    assert train_main(["average", str(ROOT / "weights" / "reader.pt"), str(tmp_path / "tripled.pt"), "--out", str(out)]) == 0
+    mean = torch.load(out, weights_only=True)["model"]
+    for name, value in shipped["model"].items():
+        expected = value * 2 if value.is_floating_point() else value  # counts are kept, not averaged
+        assert torch.allclose(mean[name], expected, rtol=1e-5, atol=1e-6), name
+    reads = PlateReader(out.with_suffix(".onnx")).read([np.zeros((64, 128, 3), np.uint8)])
+    assert len(reads) == 1
+
+    narrow = tmp_path / "narrow"
+    assert train_main(["reader", "--run", str(tmp_path / "run"), "--weights", str(narrow), "--data", str(tmp_path / "shards"),
+                       "--batch", "4", "--workers", "0", "--val-size", "8", "--steps", "1", "--width", "8"]) == 0
+    capsys.readouterr()
+    assert train_main(["average", str(ROOT / "weights" / "reader.pt"), str(narrow / "reader.pt"), "--out", str(out)]) == 1
+    assert "different shapes" in capsys.readouterr().err
+
+
 def test_reader_training_stops_at_its_time_budget(tmp_path):
     run = tmp_path / "run"
     args = ["reader", "--run", str(run), "--weights", str(tmp_path / "weights"), "--data", str(tmp_path / "shards"),

@@ -40,6 +40,14 @@ def _reader(args: argparse.Namespace) -> None:
     print(f"reader weights written: {out}, {export_onnx(out, out.with_suffix('.onnx'))}")
 
 
+def _average(args: argparse.Namespace) -> None:
+    from stream_lpr.recognition import export_onnx
+    from stream_lpr.train import reader
+
+    out = reader.average_weights([Path(p) for p in args.sources], Path(args.out))
+    print(f"averaged reader written: {out}, {export_onnx(out, out.with_suffix('.onnx'))}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stream_lpr.train", description=__doc__)
     sub = parser.add_subparsers(dest="model", required=True)
@@ -87,6 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
     rd.set_defaults(run_command=_reader)
+
+    av = sub.add_parser("average", help="average readers fine-tuned from the same weights into one")
+    av.add_argument("sources", nargs="+", help="reader.pt files")
+    av.add_argument("--out", default="weights/reader.pt", help="where the mean and its reader.onnx export go")
+    av.set_defaults(run_command=_average)
 
     args = parser.parse_args(argv)
     # SIGTERM stops a run the way Ctrl+C does, so its render processes are stopped with it.

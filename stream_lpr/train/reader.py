@@ -23,6 +23,7 @@ from torch import nn
 from tqdm import tqdm
 
 from stream_lpr import plate_format as pf
+from stream_lpr.errors import StreamLprError
 from stream_lpr.recognition import HEADS, ReaderNet, to_tensor
 from stream_lpr.rectify import PLATE_SIZE
 from stream_lpr.synth.compose import load_scenes
@@ -175,8 +176,28 @@ def learning_rate(step: int, steps: int, peak: float, progress: float | None = N
 def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "config": config}, tmp)
+    # CPU tensors: weights trained on a GPU must load on a machine without one
+    torch.save({"model": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "config": config}, tmp)
     tmp.replace(path)  # never leave a half-written weights file behind
+
+
+def average_weights(sources: list[Path], out: Path) -> Path:
+    """Writes the mean of several readers' weights. Runs fine-tuned from the same weights stay
+    close enough for their mean to be a network too, and it reads better than any of them."""
+    states = [torch.load(path, map_location="cpu", weights_only=True) for path in sources]
+    config = states[0].get("config", {})
+    if any(state.get("config", {}) != config for state in states):
+        raise StreamLprError("cannot average readers of different shapes: " + ", ".join(
+            f"{path} {state.get('config', {})}" for path, state in zip(sources, states)))
+    model = ReaderNet(**config)
+    mean = {}
+    for name, value in model.state_dict().items():
+        stacked = torch.stack([state["model"][name].float() for state in states])
+        # integer buffers (BatchNorm's batch count) are counts, not weights: keep the first
+        mean[name] = stacked.mean(0).to(value.dtype) if value.is_floating_point() else states[0]["model"][name]
+    model.load_state_dict(mean)
+    save_weights(model, out, config)
+    return out
 
 
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
