@@ -49,7 +49,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads available")
 
     crops = [reader_sample(rng, None).crop for _ in range(8)]
-    for name in ("reader.onnx", "reader.pt"):  # onnxruntime, torch
+    for name in ("reader.onnx", "reader.int8.onnx", "reader.pt"):  # onnxruntime float and int8, torch
         for threads in (1, 2):
             reader = PlateReader(args.weights / name, threads=threads)
             median, p95 = _time_ms(lambda: reader.read(crops), args.repeats)

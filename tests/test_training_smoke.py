@@ -23,7 +23,7 @@ from stream_lpr.train.reader import SampleBank, prune_shards, write_shard
 def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     run, weights = tmp_path / "run", tmp_path / "weights"
     args = ["reader", "--run", str(run), "--weights", str(weights), "--data", str(tmp_path / "shards"),
-            "--batch", "4", "--workers", "0", "--val-size", "8"]
+            "--batch", "4", "--workers", "0", "--val-size", "8", "--calibration-plates", "16"]
     assert train_main(args + ["--steps", "2", "--width", "24"]) == 0
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
     assert train_main(args + ["--steps", "3"]) == 0  # resumes at step 2 and does one more
@@ -32,7 +32,7 @@ def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     assert checkpoint["config"]["width"] == 24  # the resumed run kept its network's width
     assert torch.load(weights / "reader.pt", weights_only=True)["config"]["width"] == 24
     assert len(list((tmp_path / "shards").glob("shard_*.npz"))) == 1  # the resumed run reused the rendered plates
-    for name in ("reader.pt", "reader.onnx"):  # the export is written with the weights
+    for name in ("reader.pt", "reader.onnx", "reader.int8.onnx"):  # the exports are written with the weights
         reads = PlateReader(weights / name).read([np.zeros((64, 128, 3), np.uint8)])
         assert len(reads) == 1 and 0.0 <= reads[0].reading.confidence <= 1.0
 
@@ -42,7 +42,8 @@ def test_averaging_readers_writes_their_mean_and_refuses_different_shapes(tmp_pa
     tripled = {k: v * 3 if v.is_floating_point() else v + 5 for k, v in shipped["model"].items()}
     torch.save({"model": tripled, "config": shipped["config"]}, tmp_path / "tripled.pt")
     out = tmp_path / "mean" / "reader.pt"
-    assert train_main(["average", str(ROOT / "weights" / "reader.pt"), str(tmp_path / "tripled.pt"), "--out", str(out)]) == 0
+    assert train_main(["average", str(ROOT / "weights" / "reader.pt"), str(tmp_path / "tripled.pt"), "--out", str(out),
+                       "--calibration-plates", "16"]) == 0
     mean = torch.load(out, weights_only=True)["model"]
     for name, value in shipped["model"].items():
         expected = value * 2 if value.is_floating_point() else value  # counts are kept, not averaged
@@ -52,7 +53,8 @@ def test_averaging_readers_writes_their_mean_and_refuses_different_shapes(tmp_pa
 
     narrow = tmp_path / "narrow"
     assert train_main(["reader", "--run", str(tmp_path / "run"), "--weights", str(narrow), "--data", str(tmp_path / "shards"),
-                       "--batch", "4", "--workers", "0", "--val-size", "8", "--steps", "1", "--width", "8"]) == 0
+                       "--batch", "4", "--workers", "0", "--val-size", "8", "--steps", "1", "--width", "8",
+                       "--calibration-plates", "16"]) == 0
     capsys.readouterr()
     assert train_main(["average", str(ROOT / "weights" / "reader.pt"), str(narrow / "reader.pt"), "--out", str(out)]) == 1
     assert "different shapes" in capsys.readouterr().err

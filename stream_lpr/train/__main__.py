@@ -23,29 +23,41 @@ def _detector(args: argparse.Namespace) -> None:
 
 
 def _quantize(args: argparse.Namespace) -> None:
-    from stream_lpr.train.quantize import quantize_detector
+    from stream_lpr.train.quantize import quantize_detector, quantize_reader
 
-    out = quantize_detector(Path(args.onnx), Path(args.out), frames=args.frames, seed=args.seed)
-    print(f"int8 detector written: {out}")
+    source = Path(args.onnx or f"weights/{args.model}.onnx")
+    out = Path(args.out or source.with_name(f"{args.model}.int8.onnx"))
+    if args.model == "reader":
+        quantize_reader(source, out, plates=args.plates, seed=args.seed)
+    else:
+        quantize_detector(source, out, frames=args.frames, seed=args.seed)
+    print(f"int8 {args.model} written: {out}")
+
+
+def _export_reader(weights: Path, calibration_plates: int) -> str:
+    """reader.pt -> reader.onnx and reader.int8.onnx beside it (what the pipeline runs on CPU)."""
+    from stream_lpr.recognition import export_onnx
+    from stream_lpr.train.quantize import quantize_reader
+
+    onnx = export_onnx(weights, weights.with_suffix(".onnx"))
+    return f"{weights}, {onnx}, {quantize_reader(onnx, weights.with_name('reader.int8.onnx'), calibration_plates)}"
 
 
 def _reader(args: argparse.Namespace) -> None:
-    from stream_lpr.recognition import export_onnx
     from stream_lpr.train import reader
 
     out = reader.train(Path(args.run), Path(args.weights), steps=args.steps, batch=args.batch,
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
                        init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width)
-    print(f"reader weights written: {out}, {export_onnx(out, out.with_suffix('.onnx'))}")
+    print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
 
 
 def _average(args: argparse.Namespace) -> None:
-    from stream_lpr.recognition import export_onnx
     from stream_lpr.train import reader
 
     out = reader.average_weights([Path(p) for p in args.sources], Path(args.out))
-    print(f"averaged reader written: {out}, {export_onnx(out, out.with_suffix('.onnx'))}")
+    print(f"averaged reader written: {_export_reader(out, args.calibration_plates)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,16 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--seed", type=int, default=0)
     det.set_defaults(run_command=_detector)
 
-    qt = sub.add_parser("quantize", help="quantize a float detector ONNX export to int8 (CPU speed)")
-    qt.add_argument("--onnx", default="weights/detector.onnx")
-    qt.add_argument("--out", default="weights/detector.int8.onnx")
-    qt.add_argument("--frames", type=int, default=64, help="composed scenes to calibrate on")
+    qt = sub.add_parser("quantize", help="quantize a float ONNX export to int8 (CPU speed)")
+    qt.add_argument("model", nargs="?", choices=("detector", "reader"), default="detector")
+    qt.add_argument("--onnx", default=None, help="float export (default weights/MODEL.onnx)")
+    qt.add_argument("--out", default=None, help="int8 model (default MODEL.int8.onnx beside --onnx)")
+    qt.add_argument("--frames", type=int, default=64, help="composed scenes the detector is calibrated on")
+    qt.add_argument("--plates", type=int, default=512, help="rendered plates the reader is calibrated on")
     qt.add_argument("--seed", type=int, default=0)
     qt.set_defaults(run_command=_quantize)
 
     rd = sub.add_parser("reader", help="train the plate reader on rendered plates, generated on the fly")
     rd.add_argument("--run", default="runs/reader", help="run folder; checkpoint.pt there is resumed")
-    rd.add_argument("--weights", default="weights", help="where reader.pt and its reader.onnx export go")
+    rd.add_argument("--weights", default="weights", help="where reader.pt and its reader.onnx, reader.int8.onnx exports go")
     rd.add_argument("--data", default="data/reader", help="where rendered plate shards go (git-ignored)")
     rd.add_argument("--init", default=None, help="start a new run from these reader weights")
     rd.add_argument("--width", type=int, default=16,
@@ -94,11 +108,13 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--val-size", type=int, default=512, help="fixed held-out plates scored at each checkpoint")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
+    rd.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
     rd.set_defaults(run_command=_reader)
 
     av = sub.add_parser("average", help="average readers fine-tuned from the same weights into one")
     av.add_argument("sources", nargs="+", help="reader.pt files")
-    av.add_argument("--out", default="weights/reader.pt", help="where the mean and its reader.onnx export go")
+    av.add_argument("--out", default="weights/reader.pt", help="where the mean and its ONNX exports go")
+    av.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
     av.set_defaults(run_command=_average)
 
     args = parser.parse_args(argv)
