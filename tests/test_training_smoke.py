@@ -14,10 +14,11 @@ from conftest import ROOT
 from helpers import PLATE_A
 from scenes import Appearance, render_scene
 from stream_lpr.detection import PlateDetector
-from stream_lpr.recognition import PlateReader
+from stream_lpr.recognition import PlateReader, ReaderNet, to_tensor
+from stream_lpr.synth.crops import reader_sample
 from stream_lpr.train.__main__ import main as train_main
 from stream_lpr.train.detector import build_dataset, train
-from stream_lpr.train.reader import SampleBank, prune_shards, write_shard
+from stream_lpr.train.reader import SampleBank, prune_shards, widen, write_shard
 
 
 def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
@@ -58,6 +59,28 @@ def test_averaging_readers_writes_their_mean_and_refuses_different_shapes(tmp_pa
     capsys.readouterr()
     assert train_main(["average", str(ROOT / "weights" / "reader.pt"), str(narrow / "reader.pt"), "--out", str(out)]) == 1
     assert "different shapes" in capsys.readouterr().err
+
+
+def test_a_wider_run_from_trained_weights_starts_as_the_same_reader(tmp_path):
+    shipped = torch.load(ROOT / "weights" / "reader.pt", weights_only=True)
+    width = shipped["config"]["width"]
+    wide = ReaderNet(**{**shipped["config"], "width": width + 8}).eval()
+    wide.load_state_dict(widen(shipped["model"], width, width + 8, seed=3))
+    narrow = ReaderNet(**shipped["config"]).eval()
+    narrow.load_state_dict(shipped["model"])
+    rng = np.random.default_rng(4)
+    crops = to_tensor(np.stack([reader_sample(rng, None).crop for _ in range(6)]))
+    with torch.no_grad():
+        before, after = narrow(crops), wide(crops)
+    for name in before:
+        torch.testing.assert_close(after[name], before[name], atol=2e-4, rtol=1e-4)
+
+    weights = tmp_path / "weights"
+    assert train_main(["reader", "--init", str(ROOT / "weights" / "reader.pt"), "--width", str(width + 8),
+                       "--run", str(tmp_path / "run"), "--weights", str(weights), "--data", str(tmp_path / "shards"),
+                       "--batch", "4", "--workers", "0", "--val-size", "8", "--steps", "1",
+                       "--calibration-plates", "16"]) == 0
+    assert torch.load(weights / "reader.pt", weights_only=True)["config"]["width"] == width + 8
 
 
 def test_reader_training_stops_at_its_time_budget(tmp_path):

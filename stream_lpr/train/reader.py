@@ -173,6 +173,40 @@ def learning_rate(step: int, steps: int, peak: float, progress: float | None = N
     return peak * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
 
 
+def widen(weights: dict[str, torch.Tensor], width: int, new_width: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A trained reader's weights for a network of `new_width` that computes the same function
+    (Net2Net's widening): every new channel copies a random old one, and the layer after it
+    splits that channel's outgoing weights between the copies. The split is uneven and random,
+    so the copies get different gradients and can grow apart in training."""
+    rng = np.random.default_rng(seed)
+    net = ReaderNet(width=new_width, hidden=weights["neck.2.weight"].shape[0])
+    out = {k: v.detach().cpu().clone() for k, v in weights.items()}
+    source, share = np.arange(3), np.ones(3)  # the image's channels: not widened
+    convs = [k[: -len(".0.weight")] for k in weights if k.startswith("features.") and k.endswith(".0.weight")]
+    for prefix in convs:  # in network order: features.0, features.1, features.3, ...
+        old = weights[prefix + ".0.weight"]
+        grown = net.state_dict()[prefix + ".0.weight"].shape[0]
+        copy = np.concatenate([np.arange(old.shape[0]), rng.integers(0, old.shape[0], grown - old.shape[0])])
+        kernel = old[copy][:, source] * torch.from_numpy(share).float()[None, :, None, None]
+        out[prefix + ".0.weight"] = kernel
+        for name in ("weight", "bias", "running_mean", "running_var"):
+            out[f"{prefix}.1.{name}"] = weights[f"{prefix}.1.{name}"][copy].clone()
+        source, share = copy, _split_shares(copy, rng)
+    # The neck sees the last block's channels flattened with their 4 x 8 positions.
+    linear = weights["neck.2.weight"]
+    cells = linear.shape[1] // weights[convs[-1] + ".0.weight"].shape[0]
+    columns = (source[:, None] * cells + np.arange(cells)[None, :]).reshape(-1)
+    out["neck.2.weight"] = linear[:, columns] * torch.from_numpy(np.repeat(share, cells)).float()[None, :]
+    return out
+
+
+def _split_shares(copy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each new channel, its share of its old channel's outgoing weights (shares sum to 1)."""
+    share = rng.uniform(0.3, 1.0, len(copy))
+    totals = np.bincount(copy, weights=share)
+    return share / totals[copy]
+
+
 def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -213,8 +247,13 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     resume = checkpoint_path.exists()
     source = checkpoint_path if resume else init
     state = torch.load(source, map_location=device, weights_only=not resume) if source else None
-    # Weights carry their network's shape; a run from them keeps it whatever --width says.
+    # Weights carry their network's shape; a run from them keeps it, unless --width asks a new
+    # run for a wider network: that starts as the same function (widen()).
     config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384}
+    if state is not None and not resume and width > config["width"]:
+        state = {"model": widen(state["model"], config["width"], width, seed), "config": {**config, "width": width}}
+        print(f"widened the weights in {init} from {config['width']} to {width} channels")
+        config = state["config"]
     model = ReaderNet(**config).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     if state is not None:
