@@ -65,7 +65,7 @@ def test_a_wider_run_from_trained_weights_starts_as_the_same_reader(tmp_path):
     shipped = torch.load(ROOT / "weights" / "reader.pt", weights_only=True)
     width = shipped["config"]["width"]
     wide = ReaderNet(**{**shipped["config"], "width": width + 8}).eval()
-    wide.load_state_dict(widen(shipped["model"], width, width + 8, seed=3))
+    wide.load_state_dict(widen(shipped["model"], width + 8, seed=3))
     narrow = ReaderNet(**shipped["config"]).eval()
     narrow.load_state_dict(shipped["model"])
     rng = np.random.default_rng(4)

@@ -173,19 +173,20 @@ def learning_rate(step: int, steps: int, peak: float, progress: float | None = N
     return peak * (0.02 + 0.98 * 0.5 * (1 + np.cos(np.pi * min(1.0, progress))))
 
 
-def widen(weights: dict[str, torch.Tensor], width: int, new_width: int, seed: int = 0) -> dict[str, torch.Tensor]:
+def widen(weights: dict[str, torch.Tensor], new_width: int, seed: int = 0) -> dict[str, torch.Tensor]:
     """A trained reader's weights for a network of `new_width` that computes the same function
     (Net2Net's widening): every new channel copies a random old one, and the layer after it
     splits that channel's outgoing weights between the copies. The split is uneven and random,
     so the copies get different gradients and can grow apart in training."""
     rng = np.random.default_rng(seed)
-    net = ReaderNet(width=new_width, hidden=weights["neck.2.weight"].shape[0])
+    wide = ReaderNet(width=new_width, hidden=weights["neck.2.weight"].shape[0])
+    shapes = {k: v.shape for k, v in wide.state_dict().items()}
     out = {k: v.detach().cpu().clone() for k, v in weights.items()}
     source, share = np.arange(3), np.ones(3)  # the image's channels: not widened
     convs = [k[: -len(".0.weight")] for k in weights if k.startswith("features.") and k.endswith(".0.weight")]
     for prefix in convs:  # in network order: features.0, features.1, features.3, ...
         old = weights[prefix + ".0.weight"]
-        grown = net.state_dict()[prefix + ".0.weight"].shape[0]
+        grown = shapes[prefix + ".0.weight"][0]
         copy = np.concatenate([np.arange(old.shape[0]), rng.integers(0, old.shape[0], grown - old.shape[0])])
         kernel = old[copy][:, source] * torch.from_numpy(share).float()[None, :, None, None]
         out[prefix + ".0.weight"] = kernel
@@ -251,7 +252,7 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     # run for a wider network: that starts as the same function (widen()).
     config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384}
     if state is not None and not resume and width > config["width"]:
-        state = {"model": widen(state["model"], config["width"], width, seed), "config": {**config, "width": width}}
+        state = {"model": widen(state["model"], width, seed), "config": {**config, "width": width}}
         print(f"widened the weights in {init} from {config['width']} to {width} channels")
         config = state["config"]
     model = ReaderNet(**config).to(device)
