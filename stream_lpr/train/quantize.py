@@ -3,12 +3,13 @@ sees (composed scenes for the detector, rendered plate crops for the reader).
 
 On CPUs with VNNI (this machine's Xeon) int8 convolutions run about 1.6x faster than float.
 Some nodes stay float where 8 bits cost accuracy:
+- each model's first convolution, whose input is the raw image: quantized, it cost the reader
+  3.5 points of exact match, and the detector fine-tuned in session 9 lost whole frames (a
+  plate the float model found at 0.9 went to 0.1-0.4, 12 of 144 plates on 150 test frames);
 - the detection head's last convolutions and everything after them (box and corner decoding,
   whose values span the whole frame in pixels): at 8 bits a corner would move by pixels, which
   is the reader's rectification error;
-- the reader's first convolution, whose input is the raw image: quantizing it cost 3.5 points
-  of exact match, the rest together 0.1; and its fully connected layers, which are faster in
-  float.
+- the reader's fully connected layers, which are faster in float.
 """
 
 from __future__ import annotations
@@ -21,8 +22,13 @@ import numpy as np
 from tqdm import tqdm
 
 
-def _float_nodes(model_path: Path) -> list[str]:
-    """Nodes of the head module that stay float: all but its inner (feature) convolutions."""
+def _first_conv(graph) -> str:
+    return next(n.name for n in graph.node if n.op_type == "Conv")
+
+
+def _detector_float_nodes(model_path: Path) -> list[str]:
+    """Nodes that stay float: the first convolution, and all of the head module but its inner
+    (feature) convolutions."""
     import onnx
 
     graph = onnx.load(str(model_path)).graph
@@ -34,7 +40,7 @@ def _float_nodes(model_path: Path) -> list[str]:
     # Inner head convs end in '/conv/Conv' (so does the box decoder's fixed 'dfl' conv); the
     # final 1x1 ones in '.2/Conv'.
     inner = lambda n: n.op_type == "Conv" and n.name.endswith("/conv/Conv") and "/dfl/" not in n.name  # noqa: E731
-    return [n.name for n in graph.node if n.name.startswith(head) and not inner(n)]
+    return [_first_conv(graph)] + [n.name for n in graph.node if n.name.startswith(head) and not inner(n)]
 
 
 def calibration_frames(count: int, seed: int) -> list[np.ndarray]:
@@ -74,15 +80,14 @@ def quantize_detector(onnx_path: Path, out_path: Path, frames: int = 64, seed: i
 
     model = OnnxPoseModel(onnx_path)
     feeds = [{model.input_name: model.letterbox(image)[0]} for image in calibration_frames(frames, seed)]
-    return _quantize(onnx_path, out_path, feeds, _float_nodes)
+    return _quantize(onnx_path, out_path, feeds, _detector_float_nodes)
 
 
 def _reader_float_nodes(model_path: Path) -> list[str]:
     import onnx
 
     graph = onnx.load(str(model_path)).graph
-    first_conv = next(n.name for n in graph.node if n.op_type == "Conv")
-    return [first_conv] + [n.name for n in graph.node if n.op_type == "Gemm"]
+    return [_first_conv(graph)] + [n.name for n in graph.node if n.op_type == "Gemm"]
 
 
 def quantize_reader(onnx_path: Path, out_path: Path, plates: int = 512, seed: int = 0) -> Path:
