@@ -179,9 +179,10 @@ def widen(weights: dict[str, torch.Tensor], new_width: int, seed: int = 0) -> di
     splits that channel's outgoing weights between the copies. The split is uneven and random,
     so the copies get different gradients and can grow apart in training."""
     rng = np.random.default_rng(seed)
+    weights = {k: v.detach().cpu() for k, v in weights.items()}  # the run may have loaded them onto a GPU
     wide = ReaderNet(width=new_width, hidden=weights["neck.2.weight"].shape[0])
     shapes = {k: v.shape for k, v in wide.state_dict().items()}
-    out = {k: v.detach().cpu().clone() for k, v in weights.items()}
+    out = {k: v.clone() for k, v in weights.items()}
     source, share = np.arange(3), np.ones(3)  # the image's channels: not widened
     convs = [k[: -len(".0.weight")] for k in weights if k.startswith("features.") and k.endswith(".0.weight")]
     for prefix in convs:  # in network order: features.0, features.1, features.3, ...
