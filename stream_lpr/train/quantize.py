@@ -22,25 +22,17 @@ import numpy as np
 from tqdm import tqdm
 
 
-def _first_conv(graph) -> str:
-    return next(n.name for n in graph.node if n.op_type == "Conv")
-
-
-def _detector_float_nodes(model_path: Path) -> list[str]:
-    """Nodes that stay float: the first convolution, and all of the head module but its inner
-    (feature) convolutions."""
-    import onnx
-
-    graph = onnx.load(str(model_path)).graph
+def _detector_float_nodes(graph) -> list[str]:
+    """All of the head module but its inner (feature) convolutions."""
     producer = next(n for n in graph.node if graph.output[0].name in n.output)
     match = re.match(r"(/model\.\d+/)", producer.name)
     if match is None:
-        raise ValueError(f"cannot find the detection head in {model_path}")
+        raise ValueError(f"cannot find the detection head (the output comes from {producer.name})")
     head = match.group(1)
     # Inner head convs end in '/conv/Conv' (so does the box decoder's fixed 'dfl' conv); the
     # final 1x1 ones in '.2/Conv'.
     inner = lambda n: n.op_type == "Conv" and n.name.endswith("/conv/Conv") and "/dfl/" not in n.name  # noqa: E731
-    return [_first_conv(graph)] + [n.name for n in graph.node if n.name.startswith(head) and not inner(n)]
+    return [n.name for n in graph.node if n.name.startswith(head) and not inner(n)]
 
 
 def calibration_frames(count: int, seed: int) -> list[np.ndarray]:
@@ -54,7 +46,9 @@ def calibration_frames(count: int, seed: int) -> list[np.ndarray]:
 
 def _quantize(onnx_path: Path, out_path: Path, inputs: list[dict[str, np.ndarray]], keep_float) -> Path:
     """Static QDQ quantization (int8 weights per channel, uint8 activations, min/max calibrated
-    on `inputs`); keep_float(prepared model path) names the nodes that stay float."""
+    on `inputs`). The first convolution stays float in every model; keep_float(graph) names the
+    model's other float nodes."""
+    import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     from onnxruntime.quantization.shape_inference import quant_pre_process
@@ -69,9 +63,11 @@ def _quantize(onnx_path: Path, out_path: Path, inputs: list[dict[str, np.ndarray
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(onnx_path), str(prepared), skip_symbolic_shape=True)
+        graph = onnx.load(str(prepared)).graph
+        first_conv = next(n.name for n in graph.node if n.op_type == "Conv")
         quantize_static(str(prepared), str(out_path), Inputs(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=keep_float(prepared), calibrate_method=CalibrationMethod.MinMax)
+                        nodes_to_exclude=[first_conv] + keep_float(graph), calibrate_method=CalibrationMethod.MinMax)
     return out_path
 
 
@@ -83,11 +79,8 @@ def quantize_detector(onnx_path: Path, out_path: Path, frames: int = 64, seed: i
     return _quantize(onnx_path, out_path, feeds, _detector_float_nodes)
 
 
-def _reader_float_nodes(model_path: Path) -> list[str]:
-    import onnx
-
-    graph = onnx.load(str(model_path)).graph
-    return [_first_conv(graph)] + [n.name for n in graph.node if n.op_type == "Gemm"]
+def _reader_float_nodes(graph) -> list[str]:
+    return [n.name for n in graph.node if n.op_type == "Gemm"]
 
 
 def quantize_reader(onnx_path: Path, out_path: Path, plates: int = 512, seed: int = 0) -> Path:
