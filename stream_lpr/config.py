@@ -24,7 +24,7 @@ def _opt(default: Any, lo: float | None = None, hi: float | None = None,
 @dataclass(frozen=True)
 class ModelsConfig:
     detector: str = "weights/detector.int8.onnx"
-    reader: str = "weights/reader.onnx"
+    reader: str = "weights/reader.int8.onnx"
     device: str = _opt("cpu", pattern=r"cpu|cuda(:\d+)?")
     imgsz: int = _opt(640, 64, 4096)
 

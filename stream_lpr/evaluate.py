@@ -332,7 +332,7 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stream_lpr.evaluate", description=__doc__)
-    parser.add_argument("--reader", type=Path, default=Path("weights/reader.onnx"))
+    parser.add_argument("--reader", type=Path, default=Path("weights/reader.int8.onnx"))
     parser.add_argument("--detector", type=Path, default=Path("weights/detector.int8.onnx"))
     parser.add_argument("--plates", type=int, default=2000, help="reader test plates")
     parser.add_argument("--frames", type=int, default=300, help="detector test frames per set")

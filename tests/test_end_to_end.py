@@ -1,6 +1,6 @@
 """Real weights on generated videos: every plate logged exactly once, with the right text.
 
-Needs weights/detector.int8.onnx and weights/reader.onnx (the models issue) and the plate renderer.
+Needs weights/detector.int8.onnx and weights/reader.int8.onnx (the models issue) and the plate renderer.
 Set STREAM_LPR_TEST_CONFIG=path.yaml to run them with other weights.
 """
 

@@ -127,7 +127,7 @@ def test_onnx_model_on_cuda_without_cuda_onnxruntime_points_to_the_pt_file(loade
 def test_photos_are_read_end_to_end_through_the_real_pipeline():
     from stream_lpr.evaluate import evaluate_photos
 
-    result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.onnx", 12, seed=99)
+    result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx", 12, seed=99)
     # 15 plates >= 60 px, 13 of them readable (the others cut by the frame edge or occluded).
     # When committed: 11 of the 13 read exactly, 13 of 15 numbers right (no row for the two
     # cut or occluded ones), every readable plate with a row and none on a non-plate. A guard
@@ -141,7 +141,7 @@ def test_photos_are_read_end_to_end_through_the_real_pipeline():
 def test_real_reference_photos_are_found_and_read():
     from stream_lpr.evaluate import evaluate_real
 
-    result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.onnx", DEFAULT_SCENES.parent / "reference_jp")
+    result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx", DEFAULT_SCENES.parent / "reference_jp")
     # 4 real plates (private, commercial, kei). When committed: all 4 with a row, none on the
     # parking sign or the car badges, all 4 read exactly (readers before session 8 read the kei
     # plate's class 888 as 688; the guard still allows that one miss), every plate type right

@@ -266,6 +266,10 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
         print(f"resuming {checkpoint_path} at step {start}")
     elif state is not None:
         print(f"starting from the weights in {init}")
+    weights = weights_dir / "reader.pt"
+    if start >= steps:  # nothing to train (--steps 0): write the start, e.g. widened weights for several runs to share
+        save_weights(model, weights, config)
+        return weights
     if workers and device == "cpu":
         torch.set_num_threads(max(1, (mp.cpu_count() or 2) - workers))
     val_crops, val_target = render_batch([seed + 10_000], val_size, split="test")
@@ -287,7 +291,6 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
         if workers:
             time.sleep(1.0)
         bank.load_new(data_dir)
-    weights = weights_dir / "reader.pt"
     bar = tqdm(total=steps, initial=start, desc="reader", unit="step")
     running, began, fresh_total = None, time.time(), 0
     generator = torch.Generator().manual_seed(seed * 1000 + start)
