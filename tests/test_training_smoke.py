@@ -1,5 +1,6 @@
 """A tiny run of each training entry point: the real code path, seconds of data, no real training."""
 
+import os
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from stream_lpr.detection import PlateDetector
 from stream_lpr.recognition import PlateReader, ReaderNet, to_tensor
 from stream_lpr.synth.crops import reader_sample
 from stream_lpr.train.__main__ import main as train_main
-from stream_lpr.train.detector import build_dataset, train
+from stream_lpr.train.detector import _train_on_every_core, build_dataset, train
 from stream_lpr.train.reader import SampleBank, prune_shards, widen, write_shard
 
 
@@ -148,6 +149,21 @@ def test_detector_fine_tuning_starts_from_the_given_weights(tmp_path):
     image = render_scene([Appearance(PLATE_A, 0, 1, (640, 360), (640, 360), 200, 200)], 1)[0]
     found = PlateDetector(best, conf=0.5).detect(image)  # a from-scratch epoch finds nothing at 0.5
     assert len(found) == 1
+
+
+def test_detector_training_on_a_cpu_uses_every_core():
+    from ultralytics import YOLO
+
+    model = YOLO(str(ROOT / "weights" / "detector.pt"))
+    _train_on_every_core(model, "cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # what ultralytics' device set-up leaves a 2-core machine
+    try:
+        for callback in model.callbacks["on_train_epoch_start"]:
+            callback(None)
+        assert torch.get_num_threads() == os.cpu_count()
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _state(pid: int) -> tuple[str, int] | None:

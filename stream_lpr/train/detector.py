@@ -104,6 +104,16 @@ def build_dataset(out: Path, train: int, val: int, seed: int, jobs: int = 1) -> 
     return data
 
 
+def _train_on_every_core(model, device: str) -> None:
+    """On a CPU ultralytics loads data in the training process, yet gives torch one thread
+    fewer than the cores (room for loader processes it does not start there): on 2 cores,
+    half the machine. Set again at every epoch, after ultralytics' device set-up."""
+    if str(device) == "cpu":
+        import torch
+
+        model.add_callback("on_train_epoch_start", lambda trainer: torch.set_num_threads(mp.cpu_count() or 1))
+
+
 def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: int, seed: int,
           model_cfg: str = "yolov8n-pose.yaml", device: str = "cpu", workers: int = 1,
           init: Path | None = None) -> Path:
@@ -115,12 +125,14 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
     last = run_dir / "weights" / "last.pt"
     if last.exists():
         model = YOLO(str(last))
+        _train_on_every_core(model, device)
         model.train(resume=True)
     else:
         # Fine-tuning trained weights: plain SGD at half the usual rate and no bias warm-up,
         # which keeps the first steps from undoing what the weights already know.
         tune = {"optimizer": "SGD", "lr0": 0.005, "warmup_bias_lr": 0.0} if init else {}
         model = YOLO(str(init) if init else model_cfg, task="pose")
+        _train_on_every_core(model, device)
         model.train(
             **tune, data=str(data), epochs=epochs, time=hours, imgsz=TILE, batch=batch, seed=seed,
             device=device, workers=workers, project=str(run_dir.resolve().parent), name=run_dir.name,
