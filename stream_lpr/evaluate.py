@@ -138,8 +138,8 @@ def _summary(counts: _Counts, threshold: float) -> dict:
     return {
         "precision": precision,
         "recall": recall,
-        "precision_recall_by_threshold": {f"{t:.2f}": [round(v, 4) for v in operating_point(t)]
-                                          for t in (0.25, 0.4, 0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.9)},
+        "precision_recall_by_threshold": {f"{t:.3f}": [round(v, 4) for v in operating_point(t)]
+                                          for t in (0.25, 0.4, 0.5, 0.6, 0.65, 0.7, 0.725, 0.75, 0.775, 0.8, 0.85, 0.9)},
         "ap50": float(ap),
         "mean_corner_error_of_width": float(np.mean(counts.corner_errors)) if counts.corner_errors else float("nan"),
         "plates": counts.positives,
