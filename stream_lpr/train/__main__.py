@@ -98,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--data", default="data/reader", help="where rendered plate shards go (git-ignored)")
     rd.add_argument("--init", default=None, help="start a new run from these reader weights")
     rd.add_argument("--width", type=int, default=16,
-                    help="channels of the first layer (float, one CPU core: 16: 1.1 ms a plate, 24: 2.8 ms, 28: 4.3 ms; int8 "
-                         "1.5-1.8x faster); --init weights keep theirs, or are widened to a larger --width as the same function")
+                    help="channels of the first layer (float, one CPU core: 16: 1.1 ms a plate, 24: 2.8-4.7 ms, 28: 3.8-6.4 ms; int8 "
+                         "1.4-1.8x faster); --init weights keep theirs, or are widened to a larger --width as the same function")
     rd.add_argument("--bank-size", type=int, default=160_000, help="rendered plates kept in memory")
     rd.add_argument("--steps", type=int, default=30000)
     rd.add_argument("--minutes", type=float, default=None, help="stop after this long; the learning rate decays over it")
