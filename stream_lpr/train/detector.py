@@ -123,16 +123,15 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
     from ultralytics import YOLO
 
     last = run_dir / "weights" / "last.pt"
-    if last.exists():
-        model = YOLO(str(last))
-        _train_on_every_core(model, device)
+    resume = last.exists()
+    model = YOLO(str(last)) if resume else YOLO(str(init) if init else model_cfg, task="pose")
+    _train_on_every_core(model, device)
+    if resume:
         model.train(resume=True)
     else:
         # Fine-tuning trained weights: plain SGD at half the usual rate and no bias warm-up,
         # which keeps the first steps from undoing what the weights already know.
         tune = {"optimizer": "SGD", "lr0": 0.005, "warmup_bias_lr": 0.0} if init else {}
-        model = YOLO(str(init) if init else model_cfg, task="pose")
-        _train_on_every_core(model, device)
         model.train(
             **tune, data=str(data), epochs=epochs, time=hours, imgsz=TILE, batch=batch, seed=seed,
             device=device, workers=workers, project=str(run_dir.resolve().parent), name=run_dir.name,
