@@ -6,6 +6,8 @@ Import this module before ultralytics anywhere in the package.
 import os
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
+# A missing package is an install error to report, not something to pip-install mid-run.
+os.environ.setdefault("YOLO_AUTOINSTALL", "false")
 
 from ultralytics.utils import SETTINGS  # noqa: E402 - the variables above must be set first
 
