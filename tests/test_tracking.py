@@ -158,3 +158,18 @@ def test_coasting_moves_tracks_seen_at_the_last_detection_and_changes_nothing():
     step(tr, 6, (130, 100, 230, 150))  # plate 2 missed at this detection: it is not drawn on
     assert [p.track_id for p in tr.coast(7)] == [1]
     assert sorted(tr.open_ids) == [1, 2]  # coasting neither ends nor extends a track
+
+
+def test_tracker_imports_without_installing_anything():
+    """ByteTrack's solver (lap) is an install requirement: were it missing, ultralytics would try
+    to pip-install it mid-run. In a clean environment the import must neither try nor need to."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YOLO_")}
+    probe = "import stream_lpr.tracking; from ultralytics.utils import AUTOINSTALL; print(AUTOINSTALL)"
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    assert "AutoUpdate" not in done.stderr + done.stdout
