@@ -166,11 +166,13 @@ class FrameProcessor:
 
     def _maybe_read(self, plate: TrackedPlate, frame: Frame) -> None:
         """Queues a read when the policy says the crop is worth it (stills: always, from several
-        corner sets)."""
+        corner sets) of a plate in view."""
         if frame.still:
+            if not self.policy.in_view(plate.corners, frame.image.shape):
+                return
             for corners in still_views(plate.corners, self.config.read_policy.still_views):
                 self._submit(plate, frame, corners)
-        elif self.policy.due(plate.track_id, frame.timestamp_s) and self.policy.geometry_ok(plate.corners):
+        elif self.policy.due(plate.track_id, frame.timestamp_s) and self.policy.geometry_ok(plate.corners, frame.image.shape):
             self._submit(plate, frame, plate.corners)
 
     def _submit(self, plate: TrackedPlate, frame: Frame, corners: np.ndarray) -> None:

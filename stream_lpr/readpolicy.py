@@ -51,6 +51,18 @@ def still_views(corners: np.ndarray, count: int) -> list[np.ndarray]:
     return [centre + (c - centre) * scale + across * dx + up * dy for scale, dx, dy in STILL_VIEWS[:count]]
 
 
+def inside_share(corners: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Share of a plate quad's area that lies inside an image of `shape` (height, width, ...)."""
+    quad = cv2.convexHull(np.asarray(corners, np.float32).reshape(-1, 2))
+    area = cv2.contourArea(quad)
+    if area < 1e-6:
+        return 0.0
+    h, w = shape[:2]
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    inside, _ = cv2.intersectConvexConvex(quad, frame)
+    return float(min(inside / area, 1.0))
+
+
 def sharpness(crop: np.ndarray) -> float:
     """Variance of the Laplacian: low for blurred or out-of-focus plates."""
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
@@ -70,9 +82,17 @@ class ReadPolicy:
         last = self._last_read_s.get(track_id)
         return last is None or t - last >= 1.0 / self.config.max_reads_per_s - 1e-6
 
-    def geometry_ok(self, corners: np.ndarray) -> bool:
+    def geometry_ok(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
         width, frontal = quad_geometry(corners)
-        return width >= self.config.min_width_px and frontal >= self.config.min_frontalness
+        return (width >= self.config.min_width_px and frontal >= self.config.min_frontalness
+                and self.in_view(corners, shape))
+
+    def in_view(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
+        """False when the corners put more of the plate outside the frame than `min_inside`
+        allows: its hidden characters would be guesses (a plate entering a video is read once
+        in view). The detector mostly puts a cut plate's corners on the frame edge, which
+        passes: the reader's confidence has to judge those."""
+        return inside_share(corners, shape) >= self.config.min_inside
 
     def judge(self, corners: np.ndarray, crop: np.ndarray) -> CropQuality | None:
         """The crop's quality, or None when it is not worth a read."""

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from stream_lpr.config import ReadPolicyConfig
-from stream_lpr.readpolicy import ReadPolicy, quad_geometry, sharpness, still_views
+from stream_lpr.readpolicy import ReadPolicy, inside_share, quad_geometry, sharpness, still_views
 
 
 def quad(w, h, skew=0.0):
@@ -20,6 +20,25 @@ def test_quad_geometry(corners, width, frontal_min, frontal_max):
     w, frontal = quad_geometry(corners)
     assert w == pytest.approx(width, rel=0.05)
     assert frontal_min <= frontal <= frontal_max
+
+
+@pytest.mark.parametrize("shift, share", [
+    ((10, 10), 1.0),  # whole
+    ((10, 95), 0.5),  # the lower half below a 120 px tall frame
+    ((-60, 10), 0.4),  # 60 % beyond the left edge
+    ((500, 10), 0.0),  # out of view
+])
+def test_inside_share(shift, share):
+    assert inside_share(quad(100, 50) + np.float32(shift), (120, 200, 3)) == pytest.approx(share, abs=1e-3)
+
+
+def test_a_plate_mostly_out_of_the_frame_is_not_read():
+    policy = ReadPolicy(ReadPolicyConfig())  # min_inside 0.9
+    shape = (120, 200, 3)
+    assert policy.geometry_ok(quad(100, 50) + np.float32([10, 10]), shape)
+    assert policy.geometry_ok(quad(100, 50) + np.float32([10, 73]), shape)  # 4 % cut: the rim, no characters
+    assert not policy.geometry_ok(quad(100, 50) + np.float32([10, 85]), shape)  # 30 % cut
+    assert ReadPolicy(ReadPolicyConfig(min_inside=0.0)).geometry_ok(quad(100, 50) + np.float32([10, 85]), shape)
 
 
 def test_sharpness_orders_blur():
