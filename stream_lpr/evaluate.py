@@ -9,7 +9,7 @@ runs them (detector, still views, vote, CSV): exact match and fields of plates a
 wide, plates with no row, and rows on no plate; and the exact match of the readable ones among
 them (whole in the frame, no occluder over the text). Real: the same on labelled photos of real
 Japanese plates (../shared/data/reference_jp), with the probability the reader gives each true
-field.
+field, as they are and shrunk (--real-scales: the same plates farther away).
 """
 
 from __future__ import annotations
@@ -330,6 +330,28 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
     return result
 
 
+def scaled_copy(folder: Path, scale: float, out: Path) -> Path:
+    """The labelled photos of `folder` shrunk by `scale` (and their boxes with them) in `out`:
+    the same real plates, as they look farther from the camera."""
+    import cv2
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        image = cv2.imread(str(folder / entry["image"]))
+        if image is None:
+            raise StreamLprError(f"cannot read {folder / entry['image']}")
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(out / entry["image"]), small, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        entry["plates"] = [{**plate, "box": [round(v * scale) for v in plate["box"]]} for plate in entry["plates"]]
+        lines.append(json.dumps(entry, ensure_ascii=False))
+    (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stream_lpr.evaluate", description=__doc__)
     parser.add_argument("--reader", type=Path, default=Path("weights/reader.int8.onnx"))
@@ -341,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--photos", type=int, default=150, help="composed photos read end to end")
     parser.add_argument("--real", type=Path, default=Path("../shared/data/reference_jp"),
                         help="folder of real photos with a labels.jsonl")
+    parser.add_argument("--real-scales", type=float, nargs="+", default=[1.0, 0.7, 0.5], metavar="S",
+                        help="also read the real photos shrunk by these factors (1: as they are)")
     parser.add_argument("--skip", choices=("reader", "detector", "photos", "real"), action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
@@ -358,7 +382,13 @@ def main(argv: list[str] | None = None) -> int:
         if "photos" not in args.skip:
             report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, overrides)
         if "real" not in args.skip:
-            report["real"] = evaluate_real(args.detector, args.reader, args.real, overrides)
+            import tempfile
+
+            for scale in args.real_scales:
+                with tempfile.TemporaryDirectory(prefix="lpr_real_") as tmp:
+                    folder = args.real if scale == 1.0 else scaled_copy(args.real, scale, Path(tmp))
+                    key = "real" if scale == 1.0 else f"real_at_{scale:g}"
+                    report[key] = evaluate_real(args.detector, args.reader, folder, overrides)
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

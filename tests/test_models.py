@@ -1,6 +1,7 @@
 """The shipped models in weights/, on freshly generated data: they load, they see plates, they
 read them, and bad weight files fail with one clear error."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,24 @@ def test_real_reference_photos_are_found_and_read():
     assert result["exact_match"] >= 3 / 4 and result["number_accuracy"] == 1.0 and result["plate_type_accuracy"] == 1.0
     belief = result["true_field_probability"]
     assert min(belief.values()) >= 0.6, belief
+
+
+def test_real_photos_shrink_with_their_boxes(tmp_path):
+    import cv2
+
+    from stream_lpr.evaluate import scaled_copy
+
+    source = DEFAULT_SCENES.parent / "reference_jp"
+    out = scaled_copy(source, 0.5, tmp_path)
+
+    def labels(folder):
+        return [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+
+    for entry, small in zip(labels(source), labels(out), strict=True):
+        h, w = cv2.imread(str(source / entry["image"])).shape[:2]
+        assert cv2.imread(str(out / small["image"])).shape[:2] == (round(h * 0.5), round(w * 0.5))
+        for big, little in zip(entry["plates"], small["plates"], strict=True):
+            assert little == {**big, "box": [round(v * 0.5) for v in big["box"]]}
 
 
 @pytest.mark.parametrize("a, b, expected", [
