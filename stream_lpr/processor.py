@@ -172,7 +172,8 @@ class FrameProcessor:
                 return
             for corners in still_views(plate.corners, self.config.read_policy.still_views):
                 self._submit(plate, frame, corners)
-        elif self.policy.due(plate.track_id, frame.timestamp_s) and self.policy.geometry_ok(plate.corners, frame.image.shape):
+        elif (self.policy.due(plate.track_id, frame.timestamp_s)
+              and self.policy.geometry_ok(plate.corners, frame.image.shape)):
             self._submit(plate, frame, plate.corners)
 
     def _submit(self, plate: TrackedPlate, frame: Frame, corners: np.ndarray) -> None:
