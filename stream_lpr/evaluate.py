@@ -275,12 +275,53 @@ def _true_probability(scores, text) -> dict[str, float]:
     }
 
 
-def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None) -> dict:
+def scaled_copy(folder: Path, scale: float, out: Path) -> Path:
+    """The labelled photos of `folder` shrunk by `scale` (and their boxes with them) in `out`:
+    the same real plates, as they look farther from the camera."""
+    import cv2
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        image = cv2.imread(str(folder / entry["image"]))
+        if image is None:
+            raise StreamLprError(f"cannot read {folder / entry['image']}")
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(out / entry["image"]), small, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        entry["plates"] = [{**plate, "box": [round(v * scale) for v in plate["box"]]} for plate in entry["plates"]]
+        lines.append(json.dumps(entry, ensure_ascii=False))
+    (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None,
+                  scales: tuple[float, ...] = (1.0,)) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
-    plates' boxes and fields). What `run_stream.py` writes for them, and the probability the
-    reader gives each true field (the mean over the still views of the detected plate): on a
-    few photos that moves long before the exact match does, so it shows whether a renderer
-    change brought the synthetic plates closer to real ones."""
+    plates' boxes and fields), as they are ("real") and shrunk by each other scale
+    ("real_at_0.5": the same plates farther away). What `run_stream.py` writes for them, and the
+    probability the reader gives each true field (the mean over the still views of the detected
+    plate): on a few photos that moves long before the exact match does, so it shows whether a
+    renderer change brought the synthetic plates closer to real ones."""
+    import tempfile
+
+    if not (folder / "labels.jsonl").is_file():
+        raise StreamLprError(f"no labels.jsonl in {folder}")
+    product = _product(detector_path, reader_path, overrides)
+    report = {}
+    with tempfile.TemporaryDirectory(prefix="lpr_real_") as tmp:
+        for scale in scales:
+            if scale == 1.0:
+                report["real"] = _score_real(*product, folder)
+            else:
+                small = scaled_copy(folder, scale, Path(tmp) / f"{scale:g}")
+                report[f"real_at_{scale:g}"] = _score_real(*product, small)
+    return report
+
+
+def _score_real(config, detector, readers, folder: Path) -> dict:
     import cv2
 
     from stream_lpr import plate_format as pf
@@ -288,10 +329,7 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
     from stream_lpr.rectify import rectify
 
     labels_path = folder / "labels.jsonl"
-    if not labels_path.is_file():
-        raise StreamLprError(f"no labels.jsonl in {folder}")
     labelled = [json.loads(line) for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    config, detector, readers = _product(detector_path, reader_path, overrides)
     rows = _rows(config, folder, detector, readers)
     fields = ("region", "class_number", "kana", "number")  # the exact match; the type is scored apart
     right, exact, plates, missed, false_rows = {f: 0 for f in fields + ("plate_type",)}, 0, 0, 0, 0
@@ -330,28 +368,6 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
     return result
 
 
-def scaled_copy(folder: Path, scale: float, out: Path) -> Path:
-    """The labelled photos of `folder` shrunk by `scale` (and their boxes with them) in `out`:
-    the same real plates, as they look farther from the camera."""
-    import cv2
-
-    out.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        entry = json.loads(line)
-        image = cv2.imread(str(folder / entry["image"]))
-        if image is None:
-            raise StreamLprError(f"cannot read {folder / entry['image']}")
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(out / entry["image"]), small, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        entry["plates"] = [{**plate, "box": [round(v * scale) for v in plate["box"]]} for plate in entry["plates"]]
-        lines.append(json.dumps(entry, ensure_ascii=False))
-    (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stream_lpr.evaluate", description=__doc__)
     parser.add_argument("--reader", type=Path, default=Path("weights/reader.int8.onnx"))
@@ -382,13 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         if "photos" not in args.skip:
             report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, overrides)
         if "real" not in args.skip:
-            import tempfile
-
-            for scale in args.real_scales:
-                with tempfile.TemporaryDirectory(prefix="lpr_real_") as tmp:
-                    folder = args.real if scale == 1.0 else scaled_copy(args.real, scale, Path(tmp))
-                    key = "real" if scale == 1.0 else f"real_at_{scale:g}"
-                    report[key] = evaluate_real(args.detector, args.reader, folder, overrides)
+            report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales)))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

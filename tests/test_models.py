@@ -142,7 +142,8 @@ def test_photos_are_read_end_to_end_through_the_real_pipeline():
 def test_real_reference_photos_are_found_and_read():
     from stream_lpr.evaluate import evaluate_real
 
-    result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx", DEFAULT_SCENES.parent / "reference_jp")
+    result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx",
+                           DEFAULT_SCENES.parent / "reference_jp")["real"]
     # 4 real plates (private, commercial, kei). When committed: all 4 with a row, none on the
     # parking sign or the car badges, all 4 read exactly (readers before session 8 read the kei
     # plate's class 888 as 688; the guard still allows that one miss), every plate type right
