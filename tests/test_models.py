@@ -130,7 +130,7 @@ def test_photos_are_read_end_to_end_through_the_real_pipeline():
 
     result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx", 12, seed=99)
     # 15 plates >= 60 px, 13 of them readable (the others cut by the frame edge or occluded).
-    # When committed (session 10's reader): all 13 read exactly, 14 of 15 numbers right (no row
+    # When committed (session 10's reader; the same with session 11's detector): all 13 read exactly, 14 of 15 numbers right (no row
     # for one cut or occluded plate), every readable plate with a row and none on a non-plate.
     # A guard a plate below that; `python -m stream_lpr.evaluate` gives the 150-photo figure.
     assert result["plates_at_least_60px"] == 15 and result["readable_plates"] == 13
