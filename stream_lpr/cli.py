@@ -125,7 +125,8 @@ def load_models(config: Config, config_path: Path | None):
     m = config.models
     try:
         detector = PlateDetector(detector_path, imgsz=m.imgsz, conf=config.detection.confidence,
-                                 iou=config.detection.iou, device=m.device, still_size=config.detection.still_size)
+                                 iou=config.detection.iou, device=m.device, still_size=config.detection.still_size,
+                                 close_up_size=config.detection.close_up_size)
         readers = [PlateReader(reader_path, device=m.device, threads=config.workers.threads)
                    for _ in range(config.workers.count)]
     except StreamLprError:

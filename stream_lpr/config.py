@@ -35,6 +35,7 @@ class DetectionConfig:
     iou: float = _opt(0.5, 0.0, 1.0)
     every_n_frames: int = _opt(2, 1, 30)
     still_size: int = _opt(960, 0, 4096)
+    close_up_size: int = _opt(256, 0, 4096)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ class PlateDetections:
     def __len__(self) -> int:
         return len(self.confidence)
 
+    def subset(self, keep: np.ndarray) -> "PlateDetections":
+        return PlateDetections(self.xyxy[keep], self.corners[keep], self.confidence[keep])
+
     @staticmethod
     def empty() -> "PlateDetections":
         return PlateDetections(np.zeros((0, 4), np.float32), np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))
@@ -122,10 +125,19 @@ class PlateDetector:
     passes merged. A 1448 x 1086 photo at the video's 640 shows a 140 px plate 49 px wide, where
     this detector is unsure of a real plate (0.48 on the green plate in reference_jp; 0.91 at
     960), while the 640 pass keeps what the detector was trained to see: frames at half size.
+
+    Close-ups are the other end: the detector was trained on plates up to 500 px wide in a
+    1280 px frame and misses most plates wider than half the image at 640 (a plate photographed
+    up close: none of the 4 reference plates cropped to 70 % of the image's width, all 4 at 256).
+    A third pass at `close_up_size` shows them at sizes it knows; it adds only boxes at least
+    `CLOSE_UP_MIN_WIDTH` of the image's long side, as smaller boxes at that size are too few
+    pixels to trust (a car badge came out at 0.85 there).
     """
 
+    CLOSE_UP_MIN_WIDTH = 0.3
+
     def __init__(self, weights: str | Path, imgsz: int = 640, conf: float = 0.25, iou: float = 0.5,
-                 device: str = "cpu", still_size: int = 960):
+                 device: str = "cpu", still_size: int = 960, close_up_size: int = 256):
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"detector weights not found: {path}")
@@ -137,13 +149,20 @@ class PlateDetector:
             raise
         except Exception as exc:  # onnxruntime and ultralytics raise many kinds for a bad file
             raise WeightsError(f"cannot load detector weights {path}: {exc.__class__.__name__}: {exc}") from None
-        self.conf, self.iou, self.still_size = conf, iou, still_size
+        self.conf, self.iou = conf, iou
+        self.still_size, self.close_up_size = still_size, close_up_size
 
     def detect(self, image: np.ndarray, still: bool = False) -> PlateDetections:
         found = self.model(image, self.conf, self.iou)
-        long_side = min(self.still_size, max(image.shape[:2]))
-        if still and self.model.dynamic and long_side > self.model.long_side:
-            found = _merge(found, self.model(image, self.conf, self.iou, long_side))
+        if not (still and self.model.dynamic):
+            return found
+        long_side = max(image.shape[:2])
+        if min(self.still_size, long_side) > self.model.long_side:
+            found = _merge(found, self.model(image, self.conf, self.iou, min(self.still_size, long_side)))
+        if 0 < self.close_up_size < self.model.long_side:
+            close = self.model(image, self.conf, self.iou, self.close_up_size)
+            wide = close.xyxy[:, 2] - close.xyxy[:, 0] >= self.CLOSE_UP_MIN_WIDTH * long_side
+            found = _merge(found, close.subset(wide))
         return found
 
 
@@ -154,8 +173,7 @@ def _merge(a: PlateDetections, b: PlateDetections, iou: float = 0.3) -> PlateDet
     confidence = np.concatenate([a.confidence, b.confidence])
     if not len(confidence):
         return a
-    keep = _nms(xyxy, confidence, iou)
-    return PlateDetections(xyxy[keep], corners[keep], confidence[keep])
+    return PlateDetections(xyxy, corners, confidence).subset(_nms(xyxy, confidence, iou))
 
 
 def _nms(xyxy: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:

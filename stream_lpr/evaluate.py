@@ -9,7 +9,8 @@ runs them (detector, still views, vote, CSV): exact match and fields of plates a
 wide, plates with no row, and rows on no plate; and the exact match of the readable ones among
 them (whole in the frame, no occluder over the text). Real: the same on labelled photos of real
 Japanese plates (../shared/data/reference_jp), with the probability the reader gives each true
-field, as they are and shrunk (--real-scales: the same plates farther away).
+field, as they are, shrunk (--real-scales: the same plates farther away) and as close-ups
+(--real-close-ups: each plate cropped to fill most of a photo's width).
 """
 
 from __future__ import annotations
@@ -297,11 +298,44 @@ def scaled_copy(folder: Path, scale: float, out: Path) -> Path:
     return out
 
 
+def close_up_copy(folder: Path, fill: float, out: Path, width: int = 1280) -> Path:
+    """Each labelled plate of `folder` as a close-up in `out`: the photo cropped around the plate
+    so that it fills `fill` of the crop's width (4:3), enlarged to `width` pixels: the same real
+    plate photographed up close, as a phone photo of a parked car's plate is."""
+    import cv2
+
+    out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        image = cv2.imread(str(folder / entry["image"]))
+        if image is None:
+            raise StreamLprError(f"cannot read {folder / entry['image']}")
+        for k, plate in enumerate(entry["plates"]):
+            x0, y0, x1, y1 = plate["box"]
+            crop_w = (x1 - x0) / fill
+            left = int(max(0, (x0 + x1 - crop_w) / 2))
+            top = int(max(0, (y0 + y1 - crop_w * 0.75) / 2))
+            crop = image[top : int(top + crop_w * 0.75), left : int(left + crop_w)]
+            scale = width / crop.shape[1]
+            name = f"{Path(entry['image']).stem}_{k}.jpg"
+            cv2.imwrite(str(out / name), cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC),
+                        [cv2.IMWRITE_JPEG_QUALITY, 90])
+            box = [round((x0 - left) * scale), round((y0 - top) * scale), round((x1 - left) * scale),
+                   round((y1 - top) * scale)]
+            lines.append(json.dumps({**entry, "image": name, "plates": [{**plate, "box": box}]}, ensure_ascii=False))
+    (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
 def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None,
-                  scales: tuple[float, ...] = (1.0,)) -> dict:
+                  scales: tuple[float, ...] = (1.0,), close_ups: tuple[float, ...] = ()) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
-    plates' boxes and fields), as they are ("real") and shrunk by each other scale
-    ("real_at_0.5": the same plates farther away). What `run_stream.py` writes for them, and the
+    plates' boxes and fields), as they are ("real"), shrunk by each other scale
+    ("real_at_0.5": the same plates farther away) and as close-ups ("real_close_up_0.7": each
+    plate filling 0.7 of a photo's width). What `run_stream.py` writes for them, and the
     probability the reader gives each true field (the mean over the still views of the detected
     plate): on a few photos that moves long before the exact match does, so it shows whether a
     renderer change brought the synthetic plates closer to real ones."""
@@ -318,6 +352,9 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
             else:
                 small = scaled_copy(folder, scale, Path(tmp) / f"{scale:g}")
                 report[f"real_at_{scale:g}"] = _score_real(*product, small)
+        for fill in close_ups:
+            close = close_up_copy(folder, fill, Path(tmp) / f"close_{fill:g}")
+            report[f"real_close_up_{fill:g}"] = _score_real(*product, close)
     return report
 
 
@@ -381,6 +418,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder of real photos with a labels.jsonl")
     parser.add_argument("--real-scales", type=float, nargs="+", default=[1.0, 0.7, 0.5], metavar="S",
                         help="also read the real photos shrunk by these factors (1: as they are)")
+    parser.add_argument("--real-close-ups", type=float, nargs="*", default=[0.7], metavar="F",
+                        help="also read each real plate cropped to fill this share of a 1280 px photo's width")
     parser.add_argument("--skip", choices=("reader", "detector", "photos", "real"), action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
@@ -398,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         if "photos" not in args.skip:
             report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, overrides)
         if "real" not in args.skip:
-            report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales)))
+            report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales),
+                                        tuple(args.real_close_ups)))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
