@@ -121,10 +121,13 @@ class PlateDetector:
     onnxruntime, .pt weights through ultralytics (any device).
 
     Still images have no frame rate to keep, so they are also seen at `still_size` pixels on
-    their long side (.pt weights and dynamic .onnx exports; never enlarged; 0: not) and the two
-    passes merged. A 1448 x 1086 photo at the video's 640 shows a 140 px plate 49 px wide, where
-    this detector is unsure of a real plate (0.48 on the green plate in reference_jp; 0.91 at
-    960), while the 640 pass keeps what the detector was trained to see: frames at half size.
+    their long side, or at half their size in larger photos (.pt weights and dynamic .onnx
+    exports; never enlarged; 0: not), and the passes merged. A 1448 x 1086 photo at the video's
+    640 shows a 140 px plate 49 px wide, where this detector is unsure of a real plate (0.48 on
+    the green plate in reference_jp; 0.91 at 960), while the 640 pass keeps what the detector was
+    trained to see: frames at half size. Half size is the rule in larger photos too: with the
+    reference photos pasted into scenes 2 and 2.8 times as wide (the plates still 94-139 px), a
+    pass at 960 left one of the four plates unfound or misread; at half size all 4 read exactly.
 
     Close-ups are the other end: the detector was trained on plates up to 500 px wide in a
     1280 px frame and misses most plates wider than half the image at 640 (a plate photographed
@@ -135,6 +138,7 @@ class PlateDetector:
     """
 
     CLOSE_UP_MIN_WIDTH = 0.3
+    STILL_MAX_SIZE = 2048
 
     def __init__(self, weights: str | Path, imgsz: int = 640, conf: float = 0.25, iou: float = 0.5,
                  device: str = "cpu", still_size: int = 960, close_up_size: int = 256):
@@ -152,13 +156,22 @@ class PlateDetector:
         self.conf, self.iou = conf, iou
         self.still_size, self.close_up_size = still_size, close_up_size
 
+    def still_pass_size(self, long_side: int) -> int:
+        """The long side of a still image's second pass: `still_size`, or half the image when that
+        is larger (up to `STILL_MAX_SIZE`), as the detector learnt plates in 1280 px frames seen at
+        640; never enlarged. 0 when `still_size` is 0."""
+        if not self.still_size:
+            return 0
+        return min(max(self.still_size, long_side // 2), self.STILL_MAX_SIZE, long_side)
+
     def detect(self, image: np.ndarray, still: bool = False) -> PlateDetections:
         found = self.model(image, self.conf, self.iou)
         if not (still and self.model.dynamic):
             return found
         long_side = max(image.shape[:2])
-        if min(self.still_size, long_side) > self.model.long_side:
-            found = _merge(found, self.model(image, self.conf, self.iou, min(self.still_size, long_side)))
+        size = self.still_pass_size(long_side)
+        if size > self.model.long_side:
+            found = _merge(found, self.model(image, self.conf, self.iou, size))
         if 0 < self.close_up_size < self.model.long_side:
             close = self.model(image, self.conf, self.iou, self.close_up_size)
             wide = close.xyxy[:, 2] - close.xyxy[:, 0] >= self.CLOSE_UP_MIN_WIDTH * long_side

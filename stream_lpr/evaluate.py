@@ -10,7 +10,8 @@ wide, plates with no row, and rows on no plate; and the exact match of the reada
 them (whole in the frame, no occluder over the text). Real: the same on labelled photos of real
 Japanese plates (../shared/data/reference_jp), with the probability the reader gives each true
 field, as they are, shrunk (--real-scales: the same plates farther away) and as close-ups
-(--real-close-ups: each plate cropped to fill most of a photo's width).
+(--real-close-ups: each plate cropped to fill most of a photo's width) and pasted into larger
+photos (--real-large: a 12 MP phone photo's plates are as small).
 """
 
 from __future__ import annotations
@@ -276,9 +277,9 @@ def _true_probability(scores, text) -> dict[str, float]:
     }
 
 
-def scaled_copy(folder: Path, scale: float, out: Path) -> Path:
-    """The labelled photos of `folder` shrunk by `scale` (and their boxes with them) in `out`:
-    the same real plates, as they look farther from the camera."""
+def _labelled_copy(folder: Path, out: Path, make) -> Path:
+    """A labelled folder in `out` made from `folder`'s: `make(image, entry)` yields the new
+    photos as (file name, image, plates with their boxes moved)."""
     import cv2
 
     out.mkdir(parents=True, exist_ok=True)
@@ -290,12 +291,29 @@ def scaled_copy(folder: Path, scale: float, out: Path) -> Path:
         image = cv2.imread(str(folder / entry["image"]))
         if image is None:
             raise StreamLprError(f"cannot read {folder / entry['image']}")
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        cv2.imwrite(str(out / entry["image"]), small, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        entry["plates"] = [{**plate, "box": [round(v * scale) for v in plate["box"]]} for plate in entry["plates"]]
-        lines.append(json.dumps(entry, ensure_ascii=False))
+        for name, made, plates in make(image, entry):
+            cv2.imwrite(str(out / name), made, [cv2.IMWRITE_JPEG_QUALITY, 90])
+            lines.append(json.dumps({**entry, "image": name, "plates": plates}, ensure_ascii=False))
     (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return out
+
+
+def _moved(plate: dict, scale: float, left: float = 0, top: float = 0) -> dict:
+    x0, y0, x1, y1 = plate["box"]
+    return {**plate, "box": [round((x0 - left) * scale), round((y0 - top) * scale),
+                             round((x1 - left) * scale), round((y1 - top) * scale)]}
+
+
+def scaled_copy(folder: Path, scale: float, out: Path) -> Path:
+    """The labelled photos of `folder` shrunk by `scale` (and their boxes with them) in `out`:
+    the same real plates, as they look farther from the camera."""
+    import cv2
+
+    def make(image, entry):
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        yield entry["image"], small, [_moved(plate, scale) for plate in entry["plates"]]
+
+    return _labelled_copy(folder, out, make)
 
 
 def close_up_copy(folder: Path, fill: float, out: Path, width: int = 1280) -> Path:
@@ -304,15 +322,7 @@ def close_up_copy(folder: Path, fill: float, out: Path, width: int = 1280) -> Pa
     plate photographed up close, as a phone photo of a parked car's plate is."""
     import cv2
 
-    out.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        entry = json.loads(line)
-        image = cv2.imread(str(folder / entry["image"]))
-        if image is None:
-            raise StreamLprError(f"cannot read {folder / entry['image']}")
+    def make(image, entry):
         for k, plate in enumerate(entry["plates"]):
             x0, y0, x1, y1 = plate["box"]
             crop_w = (x1 - x0) / fill
@@ -320,22 +330,45 @@ def close_up_copy(folder: Path, fill: float, out: Path, width: int = 1280) -> Pa
             top = int(max(0, (y0 + y1 - crop_w * 0.75) / 2))
             crop = image[top : int(top + crop_w * 0.75), left : int(left + crop_w)]
             scale = width / crop.shape[1]
-            name = f"{Path(entry['image']).stem}_{k}.jpg"
-            cv2.imwrite(str(out / name), cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC),
-                        [cv2.IMWRITE_JPEG_QUALITY, 90])
-            box = [round((x0 - left) * scale), round((y0 - top) * scale), round((x1 - left) * scale),
-                   round((y1 - top) * scale)]
-            lines.append(json.dumps({**entry, "image": name, "plates": [{**plate, "box": box}]}, ensure_ascii=False))
-    (out / "labels.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
+            yield (f"{Path(entry['image']).stem}_{k}.jpg",
+                   cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC),
+                   [_moved(plate, scale, left, top)])
+
+    return _labelled_copy(folder, out, make)
+
+
+def large_copy(folder: Path, factor: float, out: Path) -> Path:
+    """Each labelled photo of `folder` pasted into a held-out scene photo enlarged to `factor`
+    times its size, in `out`: the same real plates, as small in a large photo as in a phone's
+    12 MP one of a car a few metres away. The scenes' own plates are not Japanese: a row on one
+    counts as a row on no plate."""
+    import cv2
+
+    from stream_lpr.synth.compose import load_scenes
+
+    backgrounds = [record.path for record in load_scenes(split="test")]
+    rng = np.random.default_rng(TEST_SEED)
+
+    def make(image, entry):
+        h, w = image.shape[:2]
+        height, width = round(h * factor), round(w * factor)
+        canvas = cv2.resize(cv2.imread(str(backgrounds[rng.integers(len(backgrounds))])), (width, height),
+                            interpolation=cv2.INTER_CUBIC)
+        left, top = int(rng.integers(0, width - w + 1)), int(rng.integers(0, height - h + 1))
+        canvas[top : top + h, left : left + w] = image
+        yield entry["image"], canvas, [_moved(plate, 1.0, -left, -top) for plate in entry["plates"]]
+
+    return _labelled_copy(folder, out, make)
 
 
 def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None,
-                  scales: tuple[float, ...] = (1.0,), close_ups: tuple[float, ...] = ()) -> dict:
+                  scales: tuple[float, ...] = (1.0,), close_ups: tuple[float, ...] = (),
+                  large: tuple[float, ...] = ()) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
     plates' boxes and fields), as they are ("real"), shrunk by each other scale
-    ("real_at_0.5": the same plates farther away) and as close-ups ("real_close_up_0.7": each
-    plate filling 0.7 of a photo's width). What `run_stream.py` writes for them, and the
+    ("real_at_0.5": the same plates farther away), as close-ups ("real_close_up_0.7": each
+    plate filling 0.7 of a photo's width) and inside larger photos ("real_in_2.8x": a photo
+    2.8 times as wide, the plates as many pixels wide as before). What `run_stream.py` writes for them, and the
     probability the reader gives each true field (the mean over the still views of the detected
     plate): on a few photos that moves long before the exact match does, so it shows whether a
     renderer change brought the synthetic plates closer to real ones."""
@@ -355,6 +388,9 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
         for fill in close_ups:
             close = close_up_copy(folder, fill, Path(tmp) / f"close_{fill:g}")
             report[f"real_close_up_{fill:g}"] = _score_real(*product, close)
+        for factor in large:
+            inside = large_copy(folder, factor, Path(tmp) / f"large_{factor:g}")
+            report[f"real_in_{factor:g}x"] = _score_real(*product, inside)
     return report
 
 
@@ -420,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also read the real photos shrunk by these factors (1: as they are)")
     parser.add_argument("--real-close-ups", type=float, nargs="*", default=[0.7], metavar="F",
                         help="also read each real plate cropped to fill this share of a 1280 px photo's width")
+    parser.add_argument("--real-large", type=float, nargs="*", default=[2.8], metavar="F",
+                        help="also read each real photo pasted into a scene photo this many times as wide")
     parser.add_argument("--skip", choices=("reader", "detector", "photos", "real"), action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
@@ -438,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
             report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, overrides)
         if "real" not in args.skip:
             report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales),
-                                        tuple(args.real_close_ups)))
+                                        tuple(args.real_close_ups), tuple(args.real_large)))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -187,6 +187,29 @@ def test_real_close_ups_crop_around_their_plates(tmp_path):
         assert abs((x0 + x1) / 2 - 640) <= 0.02 * 1280 and y0 > 0  # centred to a source pixel
 
 
+def test_still_pass_is_half_a_large_photo(detector):
+    assert detector.still_pass_size(1448) == 960  # the still size
+    assert detector.still_pass_size(4032) == 2016  # a 12 MP phone photo: half
+    assert detector.still_pass_size(8064) == detector.STILL_MAX_SIZE
+    assert detector.still_pass_size(500) == 500  # never enlarged
+
+
+def test_real_plates_in_large_photos_are_found_and_read(tmp_path):
+    """The reference photos pasted into held-out scenes twice as wide (2896 px): found and read
+    as in the photos themselves, and no row on the scenes' own (foreign) plates. When committed,
+    a second pass at 960 instead of half the photo left one plate without a row."""
+    from stream_lpr.evaluate import evaluate_real, large_copy
+
+    entries = [json.loads(line) for line in
+               (large_copy(DEFAULT_SCENES.parent / "reference_jp", 2.0, tmp_path) / "labels.jsonl").read_text(
+                   encoding="utf-8").splitlines()]
+    assert [e["plates"][0]["box"][2] - e["plates"][0]["box"][0] for e in entries] == [94, 97, 139, 131]
+    result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx",
+                           DEFAULT_SCENES.parent / "reference_jp", scales=(), large=(2.0,))["real_in_2x"]
+    assert result["plates"] == 4 and result["plates_without_a_row"] == 0 and result["rows_on_no_plate"] == 0
+    assert result["exact_match"] >= 3 / 4 and result["number_accuracy"] == 1.0
+
+
 def test_real_plates_photographed_up_close_are_found_and_read():
     """Each real plate filling 0.7 of a photo's width: at 640 px alone the detector finds none
     of the four when committed (it was trained on plates up to 500 px of a 1280 px frame); the
