@@ -7,7 +7,7 @@ from stream_lpr import plate_format as pf
 from stream_lpr.synth import fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.compose import compose, load_scenes
-from stream_lpr.synth.crops import reader_sample
+from stream_lpr.synth.crops import reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
 
@@ -178,3 +178,14 @@ def test_preview_writes_contact_sheets(tmp_path):
     for name in ("plates.png", "reader_crops.png", "scenes.png"):
         image = cv2.imread(str(tmp_path / name))
         assert image is not None and image.std() > 10
+
+
+def test_source_width_can_keep_to_small_plates():
+    """--max-width trains on more small plates; the default draws every width as before (the
+    test set's plates depend on it)."""
+    every = [source_width(np.random.default_rng([3, k])) for k in range(2000)]
+    small = [source_width(np.random.default_rng([3, k]), largest=130) for k in range(2000)]
+    assert min(every) >= 40 and max(every) > 300
+    assert min(small) >= 40 and max(small) <= 130
+    assert np.mean(np.array(small) < 80) > 0.35 > np.mean(np.array(every) < 80)
+    assert [w for w in every if w <= 130] == [w for w, e in zip(small, every) if e <= 130]

@@ -17,15 +17,16 @@ from stream_lpr.synth.render import render
 from stream_lpr.synth.sample import sample_plate
 
 
-def source_width(rng: np.random.Generator, smallest: float = 40.0) -> float:
+def source_width(rng: np.random.Generator, smallest: float = 40.0, largest: float = 320.0) -> float:
     """Plate width in the source frame: small plates are common on a road, large ones near.
-    Below about 40 px the region name is a few pixels tall: nobody can read it."""
+    Below about 40 px the region name is a few pixels tall: nobody can read it. A `largest`
+    below 320 draws the widths it cuts off again from 60 px to `largest` (to train on the small
+    plates, where the misses are)."""
     roll = rng.random()
     if roll < 0.15:
         return float(rng.uniform(smallest, max(smallest, 60.0)))
-    if roll < 0.65:
-        return float(rng.uniform(max(smallest, 60.0), 130))
-    return float(rng.uniform(130, 320))
+    width = float(rng.uniform(max(smallest, 60.0), 130) if roll < 0.65 else rng.uniform(130, 320))
+    return width if width <= largest else float(rng.uniform(max(smallest, 60.0), largest))
 
 
 @functools.lru_cache(maxsize=512)
@@ -54,10 +55,10 @@ class ReaderSample:
 
 
 def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None,
-                  corner_jitter: float = 0.025, smallest: float = 40.0) -> ReaderSample:
+                  corner_jitter: float = 0.025, smallest: float = 40.0, largest: float = 320.0) -> ReaderSample:
     """One rectified plate crop, as the pipeline would cut it, with its text."""
     spec = sample_plate(rng)
-    width = source_width(rng, smallest)
+    width = source_width(rng, smallest, largest)
     # Render about 1.5x finer than the crop the reader gets, never finer than the camera sees.
     ppm = float(np.clip(max(width, PLATE_SIZE[0]) / 330.0 * 1.5, 0.35, 0.8))
     rendered = render(spec, rng, ppm)

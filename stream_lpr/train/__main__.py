@@ -49,7 +49,8 @@ def _reader(args: argparse.Namespace) -> None:
     out = reader.train(Path(args.run), Path(args.weights), steps=args.steps, batch=args.batch,
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
-                       init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width)
+                       init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width,
+                       largest=args.max_width)
     print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
 
 
@@ -107,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--lr", type=float, default=2e-3)
     rd.add_argument("--workers", type=int, default=1, help="plate rendering processes (0: render in the trainer)")
     rd.add_argument("--val-size", type=int, default=512, help="fixed held-out plates scored at each checkpoint")
+    rd.add_argument("--max-width", type=float, default=320.0, metavar="PX",
+                    help="widest plate in the source frame to train on (below 320, more small plates, where the misses are)")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
