@@ -368,10 +368,10 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
     plates' boxes and fields), as they are ("real"), shrunk by each other scale
     ("real_at_0.5": the same plates farther away), as close-ups ("real_close_up_0.7": each
     plate filling 0.7 of a photo's width) and inside larger photos ("real_in_2.8x": a photo
-    2.8 times as wide, the plates as many pixels wide as before). What `run_stream.py` writes for them, and the
-    probability the reader gives each true field (the mean over the still views of the detected
-    plate): on a few photos that moves long before the exact match does, so it shows whether a
-    renderer change brought the synthetic plates closer to real ones."""
+    2.8 times as wide, the plates as many pixels wide as before). What `run_stream.py` writes
+    for them, and the probability the reader gives each true field (the mean over the still
+    views of the detected plate): on a few photos that moves long before the exact match does,
+    so it shows whether a renderer change brought the synthetic plates closer to real ones."""
     import tempfile
 
     if not (folder / "labels.jsonl").is_file():

@@ -283,8 +283,8 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     # After the newest shard, not after the count on disk: pruning leaves gaps at the start.
     first = max((int(p.stem.split("_")[1]) + 1 for p in data_dir.glob("shard_*.npz")), default=0)
     context = mp.get_context("spawn")  # no forked copy of the trainer's torch threads
-    generators = [context.Process(target=_generate, args=(data_dir, seed, first + k, workers, SHARD_SIZE, largest),
-                                      daemon=True)
+    generators = [context.Process(target=_generate, daemon=True,
+                                  args=(data_dir, seed, first + k, workers, SHARD_SIZE, largest))
                   for k in range(workers)]
     for process in generators:
         process.start()
