@@ -15,6 +15,12 @@ from stream_lpr.synth.compose import DEFAULT_SCENES, compose
 from stream_lpr.synth.crops import reader_sample
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+REFERENCE_JP = DEFAULT_SCENES.parent / "reference_jp"
+
+
+def labels(folder: Path) -> list[dict]:
+    """A labelled photo folder's labels.jsonl, a dict per image."""
+    return [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.fixture(scope="module", params=["reader.onnx", "reader.int8.onnx", "reader.pt"])
@@ -80,7 +86,7 @@ def test_a_photo_is_also_seen_at_the_still_size(detector):
     size of 960 a sure one (0.91), and the two passes give one box."""
     import cv2
 
-    image = cv2.imread(str(DEFAULT_SCENES.parent / "reference_jp" / "lipla_02.jpg"))
+    image = cv2.imread(str(REFERENCE_JP / "lipla_02.jpg"))
     assert detector.model.input_size(image.shape, 960) == (736, 960)
     label = np.array([[255, 695, 394, 784]], np.float32)  # from the folder's labels.jsonl
     as_video, as_still = detector.detect(image), detector.detect(image, still=True)
@@ -143,7 +149,7 @@ def test_real_reference_photos_are_found_and_read():
     from stream_lpr.evaluate import evaluate_real
 
     result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx",
-                           DEFAULT_SCENES.parent / "reference_jp")["real"]
+                           REFERENCE_JP)["real"]
     # 4 real plates (private, commercial, kei). When committed: all 4 with a row, none on the
     # parking sign or the car badges, all 4 read exactly (readers before session 8 read the kei
     # plate's class 888 as 688; the guard still allows that one miss), every plate type right
@@ -159,12 +165,8 @@ def test_real_photos_shrink_with_their_boxes(tmp_path):
 
     from stream_lpr.evaluate import scaled_copy
 
-    source = DEFAULT_SCENES.parent / "reference_jp"
+    source = REFERENCE_JP
     out = scaled_copy(source, 0.5, tmp_path)
-
-    def labels(folder):
-        return [json.loads(line) for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
-
     for entry, small in zip(labels(source), labels(out), strict=True):
         h, w = cv2.imread(str(source / entry["image"])).shape[:2]
         assert cv2.imread(str(out / small["image"])).shape[:2] == (round(h * 0.5), round(w * 0.5))
@@ -177,8 +179,8 @@ def test_real_close_ups_crop_around_their_plates(tmp_path):
 
     from stream_lpr.evaluate import close_up_copy
 
-    out = close_up_copy(DEFAULT_SCENES.parent / "reference_jp", 0.7, tmp_path)
-    entries = [json.loads(line) for line in (out / "labels.jsonl").read_text(encoding="utf-8").splitlines()]
+    out = close_up_copy(REFERENCE_JP, 0.7, tmp_path)
+    entries = labels(out)
     assert len(entries) == 4
     for entry in entries:
         assert cv2.imread(str(out / entry["image"])).shape[1] == 1280
@@ -200,12 +202,10 @@ def test_real_plates_in_large_photos_are_found_and_read(tmp_path):
     a second pass at 960 instead of half the photo left one plate without a row."""
     from stream_lpr.evaluate import evaluate_real, large_copy
 
-    entries = [json.loads(line) for line in
-               (large_copy(DEFAULT_SCENES.parent / "reference_jp", 2.0, tmp_path) / "labels.jsonl").read_text(
-                   encoding="utf-8").splitlines()]
+    entries = labels(large_copy(REFERENCE_JP, 2.0, tmp_path))
     assert [e["plates"][0]["box"][2] - e["plates"][0]["box"][0] for e in entries] == [94, 97, 139, 131]
     result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx",
-                           DEFAULT_SCENES.parent / "reference_jp", scales=(), large=(2.0,))["real_in_2x"]
+                           REFERENCE_JP, scales=(), large=(2.0,))["real_in_2x"]
     assert result["plates"] == 4 and result["plates_without_a_row"] == 0 and result["rows_on_no_plate"] == 0
     assert result["exact_match"] >= 3 / 4 and result["number_accuracy"] == 1.0
 
@@ -217,7 +217,7 @@ def test_real_plates_photographed_up_close_are_found_and_read():
     from stream_lpr.evaluate import evaluate_real
 
     result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx",
-                           DEFAULT_SCENES.parent / "reference_jp", scales=(), close_ups=(0.7,))["real_close_up_0.7"]
+                           REFERENCE_JP, scales=(), close_ups=(0.7,))["real_close_up_0.7"]
     assert result["plates"] == 4 and result["plates_without_a_row"] == 0 and result["rows_on_no_plate"] == 0
     assert result["exact_match"] >= 3 / 4 and result["number_accuracy"] == 1.0
 
