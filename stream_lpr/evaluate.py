@@ -1,7 +1,8 @@
 """python -m stream_lpr.evaluate: measures the shipped models on test sets never trained on.
 
 Reader: per-field accuracy and full-plate exact match on rendered plates (seeded, at least
-2000), by plate width in the source frame. Detector: precision, recall, AP50 and mean corner
+2000), by plate width in the source frame, and on 1000 more all blurred past what a camera
+usually does (--blurred-plates: defocus or motion). Detector: precision, recall, AP50 and mean corner
 error for plates at least 40 px wide on (a) synthetic scenes with procedural backgrounds and
 (b) held-out drives and photo sets of ../shared/data/scenes with pasted plates. Photos: the
 whole product on held-out scenes saved as JPEG files, as `run_stream.py --source DIR --csv`
@@ -11,7 +12,8 @@ them (whole in the frame, no occluder over the text). Real: the same on labelled
 Japanese plates (../shared/data/reference_jp), with the probability the reader gives each true
 field, as they are, shrunk (--real-scales: the same plates farther away) and as close-ups
 (--real-close-ups: each plate cropped to fill most of a photo's width) and pasted into larger
-photos (--real-large: a 12 MP phone photo's plates are as small).
+photos (--real-large: a 12 MP phone photo's plates are as small) and blurred (--real-blurred:
+out of focus and moving).
 """
 
 from __future__ import annotations
@@ -35,10 +37,12 @@ WIDTH_BUCKETS = ((60, 80), (80, 130), (130, 330))
 # ---------------------------------------------------------------- reader
 
 
-def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64) -> dict:
+def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, blur: float = 0.0) -> dict:
+    """The reader on `count` test plates 60-330 px wide in the source frame; `blur`: the share of
+    them blurred more than a camera usually does (degrade.heavy_blur())."""
     from stream_lpr.recognition import PlateReader
     from stream_lpr.synth.compose import load_scenes
-    from stream_lpr.synth.crops import reader_sample
+    from stream_lpr.synth.crops import SampleDraw, reader_sample
 
     reader = PlateReader(weights)
     rng = np.random.default_rng(seed)
@@ -47,7 +51,8 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64) -> di
     right = {f: 0 for f in fields}
     exact, by_width = 0, {b: [0, 0] for b in WIDTH_BUCKETS}
     for start in tqdm(range(0, count, batch), desc="reader test set", unit="batch"):
-        samples = [reader_sample(rng, scenes, smallest=60.0) for _ in range(min(batch, count - start))]
+        samples = [reader_sample(rng, scenes, smallest=60.0, draw=SampleDraw(blur=blur))
+                   for _ in range(min(batch, count - start))]
         reads = reader.read([s.crop for s in samples])
         for sample, read in zip(samples, reads):
             got, truth = read.reading.text, sample.text
@@ -361,14 +366,31 @@ def large_copy(folder: Path, factor: float, out: Path) -> Path:
     return _labelled_copy(folder, out, make)
 
 
+def blurred_copy(folder: Path, out: Path, sigma: float = 1.6, motion: int = 9) -> Path:
+    """Each labelled photo of `folder` twice in `out`: out of focus (a Gaussian blur of `sigma`
+    px) and moving (a horizontal motion blur `motion` px long): the same real plates as a
+    dashcam sees them at dusk or when passing."""
+    import cv2
+
+    from stream_lpr.synth.degrade import motion_kernel
+
+    def make(image, entry):
+        stem = Path(entry["image"]).stem
+        yield f"{stem}_defocus.jpg", cv2.GaussianBlur(image, (0, 0), sigma), entry["plates"]
+        yield f"{stem}_motion.jpg", cv2.filter2D(image, -1, motion_kernel(motion, 0.0)), entry["plates"]
+
+    return _labelled_copy(folder, out, make)
+
+
 def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None,
                   scales: tuple[float, ...] = (1.0,), close_ups: tuple[float, ...] = (),
-                  large: tuple[float, ...] = ()) -> dict:
+                  large: tuple[float, ...] = (), blurred: bool = False) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
     plates' boxes and fields), as they are ("real"), shrunk by each other scale
     ("real_at_0.5": the same plates farther away), as close-ups ("real_close_up_0.7": each
     plate filling 0.7 of a photo's width) and inside larger photos ("real_in_2.8x": a photo
-    2.8 times as wide, the plates as many pixels wide as before). What `run_stream.py` writes
+    2.8 times as wide, the plates as many pixels wide as before) and blurred ("real_blurred":
+    each photo out of focus and with motion blur, blurred_copy()). What `run_stream.py` writes
     for them, and the probability the reader gives each true field (the mean over the still
     views of the detected plate): on a few photos that moves long before the exact match does,
     so it shows whether a renderer change brought the synthetic plates closer to real ones."""
@@ -391,6 +413,8 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
         for factor in large:
             inside = large_copy(folder, factor, Path(tmp) / f"large_{factor:g}")
             report[f"real_in_{factor:g}x"] = _score_real(*product, inside)
+        if blurred:
+            report["real_blurred"] = _score_real(*product, blurred_copy(folder, Path(tmp) / "blurred"))
     return report
 
 
@@ -458,6 +482,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also read each real plate cropped to fill this share of a 1280 px photo's width")
     parser.add_argument("--real-large", type=float, nargs="*", default=[2.8], metavar="F",
                         help="also read each real photo pasted into a scene photo this many times as wide")
+    parser.add_argument("--blurred-plates", type=int, default=1000,
+                        help="reader test plates all blurred more than a camera usually does (0: none)")
+    parser.add_argument("--real-blurred", action=argparse.BooleanOptionalAction, default=True,
+                        help="also read the real photos out of focus and with motion blur")
     parser.add_argument("--skip", choices=("reader", "detector", "photos", "real"), action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
@@ -470,13 +498,15 @@ def main(argv: list[str] | None = None) -> int:
         overrides = set_overrides(args.set)
         if "reader" not in args.skip:
             report["reader"] = evaluate_reader(args.reader, args.plates, args.seed)
+            if args.blurred_plates:
+                report["reader_blurred"] = evaluate_reader(args.reader, args.blurred_plates, args.seed, blur=1.0)
         if "detector" not in args.skip:
             report["detector"] = evaluate_detector(args.detector, args.frames, args.seed, args.conf)
         if "photos" not in args.skip:
             report["photos"] = evaluate_photos(args.detector, args.reader, args.photos, args.seed, overrides)
         if "real" not in args.skip:
             report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales),
-                                        tuple(args.real_close_ups), tuple(args.real_large)))
+                                        tuple(args.real_close_ups), tuple(args.real_large), args.real_blurred))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

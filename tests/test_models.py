@@ -189,6 +189,23 @@ def test_real_close_ups_crop_around_their_plates(tmp_path):
         assert abs((x0 + x1) / 2 - 640) <= 0.02 * 1280 and y0 > 0  # centred to a source pixel
 
 
+def test_real_photos_blurred_keep_their_boxes(tmp_path):
+    import cv2
+
+    from stream_lpr.evaluate import blurred_copy
+
+    out = blurred_copy(REFERENCE_JP, tmp_path)
+    entries = labels(out)
+    assert [e["image"].rsplit("_", 1)[1] for e in entries] == ["defocus.jpg", "motion.jpg"] * 4
+    for entry in entries:
+        source = next(e for e in labels(REFERENCE_JP) if Path(e["image"]).stem == entry["image"].rsplit("_", 1)[0])
+        assert entry["plates"] == source["plates"]
+        sharp, soft = (cv2.imread(str(folder / e["image"]), cv2.IMREAD_GRAYSCALE)
+                       for folder, e in ((REFERENCE_JP, source), (out, entry)))
+        assert soft.shape == sharp.shape
+        assert cv2.Laplacian(soft, cv2.CV_32F).var() < 0.5 * cv2.Laplacian(sharp, cv2.CV_32F).var()
+
+
 def test_still_pass_is_half_a_large_photo(detector):
     assert detector.still_pass_size(1448) == 960  # the still size
     assert detector.still_pass_size(4032) == 2016  # a 12 MP phone photo: half

@@ -1,5 +1,6 @@
 """The renderer and scene composer: text and geometry agree, every glyph renders, seeds repeat."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -7,7 +8,7 @@ from stream_lpr import plate_format as pf
 from stream_lpr.synth import fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.compose import compose, load_scenes
-from stream_lpr.synth.crops import reader_sample, source_width
+from stream_lpr.synth.crops import SampleDraw, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
 
@@ -189,3 +190,21 @@ def test_source_width_can_keep_to_small_plates():
     assert min(small) >= 40 and max(small) <= 130
     assert np.mean(np.array(small) < 80) > 0.35 > np.mean(np.array(every) < 80)
     assert [w for w in every if w <= 130] == [w for w, e in zip(small, every) if e <= 130]
+
+
+def _sharpness(crop: np.ndarray) -> float:
+    return float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var())
+
+
+def test_training_can_blur_more_than_the_test_set():
+    """--blur trains on plates blurred past what a camera usually does; without it the draws
+    (and so the test set) are what they were."""
+    plain = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0) for k in range(40)]
+    same = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(blur=0.0))
+            for k in range(40)]
+    blurred = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(blur=1.0))
+               for k in range(40)]
+    assert all((a.crop == b.crop).all() and a.text == b.text for a, b in zip(plain, same))
+    assert [a.text for a in plain] == [b.text for b in blurred]  # the same plates, blurred
+    ratio = np.median([_sharpness(b.crop) / _sharpness(a.crop) for a, b in zip(plain, blurred)])
+    assert ratio < 0.6, ratio

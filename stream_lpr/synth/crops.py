@@ -54,11 +54,19 @@ class ReaderSample:
     width: float  # the plate's width in the source frame, px
 
 
-def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None,
-                  corner_jitter: float = 0.025, smallest: float = 40.0, largest: float = 320.0) -> ReaderSample:
+@dataclass(frozen=True)
+class SampleDraw:
+    """Where training plates may be drawn unlike the test set's: `largest` below 320 px draws
+    more small plates (source_width()); `blur` is the share given heavy blur (degrade.camera())."""
+    largest: float = 320.0
+    blur: float = 0.0
+
+
+def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, corner_jitter: float = 0.025,
+                  smallest: float = 40.0, draw: SampleDraw = SampleDraw()) -> ReaderSample:
     """One rectified plate crop, as the pipeline would cut it, with its text."""
     spec = sample_plate(rng)
-    width = source_width(rng, smallest, largest)
+    width = source_width(rng, smallest, draw.largest)
     # Render about 1.5x finer than the crop the reader gets, never finer than the camera sees.
     ppm = float(np.clip(max(width, PLATE_SIZE[0]) / 330.0 * 1.5, 0.35, 0.8))
     rendered = render(spec, rng, ppm)
@@ -66,7 +74,7 @@ def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None,
     canvas = _background(rng, scenes, (cw, ch))
     quad = plate_quad(rng, (cw / 2 + rng.normal(0, 2), ch / 2 + rng.normal(0, 2)), width)
     paste(canvas, rendered, quad)
-    canvas = degrade.camera(degrade.light(canvas, rng), rng)
+    canvas = degrade.camera(degrade.light(canvas, rng), rng, blur=draw.blur)
     # Detector corners are off by a few percent of the plate width; train on the same error.
     noisy = quad + rng.normal(0, corner_jitter * width, quad.shape).astype(np.float32)
     if rng.random() < 0.3:  # a whole-quad scale error: boxes a bit too tight or too loose

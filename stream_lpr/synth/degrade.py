@@ -58,21 +58,37 @@ def motion_kernel(length: int, angle: float) -> np.ndarray:
     return k / max(k.sum(), 1e-6)
 
 
-def camera(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
-    """The sensor and codec: takes float or uint8 BGR, returns uint8 BGR."""
-    out = np.clip(image.astype(np.float32), 0, 255)
-    h, w = out.shape[:2]
+def heavy_blur(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blur past what camera() draws: a car passing at dusk, a lens out of focus."""
+    if rng.random() < 0.5:
+        return cv2.GaussianBlur(image, (0, 0), rng.uniform(0.8, 2.2))
+    return cv2.filter2D(image, -1, motion_kernel(int(rng.integers(4, 13)), rng.uniform(0, np.pi)))
+
+
+def _usual_blur(image: np.ndarray, rng: np.random.Generator, strength: float) -> np.ndarray:
+    h, w = image.shape[:2]
     roll = rng.random()
     if roll < 0.3 * strength:
-        sigma = rng.uniform(0.3, 1.2) * strength
-        out = cv2.GaussianBlur(out, (0, 0), sigma)
-    elif roll < 0.5 * strength:
+        return cv2.GaussianBlur(image, (0, 0), rng.uniform(0.3, 1.2) * strength)
+    if roll < 0.5 * strength:
         length = int(rng.integers(2, 3 + int(4 * strength)))
-        out = cv2.filter2D(out, -1, motion_kernel(length, rng.uniform(0, np.pi)))
-    elif rng.random() < 0.3 * strength:  # a low-resolution sensor or a digital zoom
+        return cv2.filter2D(image, -1, motion_kernel(length, rng.uniform(0, np.pi)))
+    if rng.random() < 0.3 * strength:  # a low-resolution sensor or a digital zoom
         f = rng.uniform(0.5, 0.85)
-        small = cv2.resize(out, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        small = cv2.resize(image, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    return image
+
+
+def camera(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0, blur: float = 0.0) -> np.ndarray:
+    """The sensor and codec: takes float or uint8 BGR, returns uint8 BGR. `blur`: the share of
+    pictures given heavy_blur() instead of the usual blur (at 0 the draws are as they always were,
+    so a seed gives the same pictures)."""
+    out = np.clip(image.astype(np.float32), 0, 255)
+    if blur and rng.random() < blur:
+        out = heavy_blur(out, rng)
+    else:
+        out = _usual_blur(out, rng, strength)
     if rng.random() < 0.8:  # read noise plus shot noise that grows with brightness
         sigma = rng.uniform(1, 7) * strength + np.sqrt(np.maximum(out, 0)) * rng.uniform(0, 0.5)
         out = out + rng.standard_normal(out.shape, dtype=np.float32) * sigma

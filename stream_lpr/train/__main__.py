@@ -44,13 +44,14 @@ def _export_reader(weights: Path, calibration_plates: int) -> str:
 
 
 def _reader(args: argparse.Namespace) -> None:
+    from stream_lpr.synth.crops import SampleDraw
     from stream_lpr.train import reader
 
     out = reader.train(Path(args.run), Path(args.weights), steps=args.steps, batch=args.batch,
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
                        init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width,
-                       largest=args.max_width)
+                       draw=SampleDraw(largest=args.max_width, blur=args.blur))
     print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
 
 
@@ -110,6 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--val-size", type=int, default=512, help="fixed held-out plates scored at each checkpoint")
     rd.add_argument("--max-width", type=float, default=320.0, metavar="PX",
                     help="widest plate in the source frame to train on (below 320, more small plates, where the misses are)")
+    rd.add_argument("--blur", type=float, default=0.0, metavar="SHARE",
+                    help="share of training plates blurred more than the test set's (Gaussian sigma 0.8-2.2 px or "
+                         "4-12 px of motion in the source frame): robustness to the blur of real footage")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")

@@ -27,7 +27,7 @@ from stream_lpr.errors import StreamLprError
 from stream_lpr.recognition import HEADS, ReaderNet, to_tensor
 from stream_lpr.rectify import PLATE_SIZE
 from stream_lpr.synth.compose import load_scenes
-from stream_lpr.synth.crops import reader_sample
+from stream_lpr.synth.crops import SampleDraw, reader_sample
 
 CHECKPOINT_EVERY = 250
 SHARD_SIZE = 512  # plates per shard file: about 12 MB
@@ -39,15 +39,15 @@ def targets(plates: list[pf.PlateText]) -> dict[str, np.ndarray]:
 
 
 def render_batch(seed: list[int], size: int, split: str = "train",
-                 largest: float = 320.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                 draw: SampleDraw = SampleDraw()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     scenes = load_scenes(split=split)
-    samples = [reader_sample(rng, scenes, largest=largest) for _ in range(size)]
+    samples = [reader_sample(rng, scenes, draw=draw) for _ in range(size)]
     return np.stack([s.crop for s in samples]), targets([s.text for s in samples])
 
 
-def write_shard(directory: Path, index: int, seed: int, size: int, largest: float = 320.0) -> Path:
-    crops, target = render_batch([seed, index], size, largest=largest)
+def write_shard(directory: Path, index: int, seed: int, size: int, draw: SampleDraw = SampleDraw()) -> Path:
+    crops, target = render_batch([seed, index], size, draw=draw)
     path = directory / f"shard_{index:06d}.npz"
     tmp = directory / f".shard_{index:06d}.tmp.npz"
     np.savez(tmp, crops=crops, **target)
@@ -55,12 +55,12 @@ def write_shard(directory: Path, index: int, seed: int, size: int, largest: floa
     return path
 
 
-def _generate(directory: Path, seed: int, first: int, stride: int, size: int, largest: float) -> None:
+def _generate(directory: Path, seed: int, first: int, stride: int, size: int, draw: SampleDraw) -> None:
     torch.set_num_threads(1)
     index, trainer = first, os.getppid()
     while os.getppid() == trainer:  # a killed trainer cannot stop us: stop with it
         if not (directory / f"shard_{index:06d}.npz").exists():
-            write_shard(directory, index, seed, size, largest)
+            write_shard(directory, index, seed, size, draw)
         index += stride
 
 
@@ -240,10 +240,10 @@ def average_weights(sources: list[Path], out: Path) -> Path:
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
           lr: float = 2e-3, device: str = "cpu", val_size: int = 512, data_dir: Path | None = None,
           init: Path | None = None, bank_size: int = 160_000, minutes: float | None = None, width: int = 16,
-          largest: float = 320.0) -> Path:
+          draw: SampleDraw = SampleDraw()) -> Path:
     """Trains for `steps` steps, or until `minutes` have passed when given (the learning rate
-    then decays over the time instead of the steps). `largest`: the widest plate in the source
-    frame that training renders (the validation plates keep every width)."""
+    then decays over the time instead of the steps). `draw`: how training plates differ from the
+    test set's (the validation plates are drawn as the test set's)."""
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir or run_dir / "shards"
@@ -284,13 +284,13 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     first = max((int(p.stem.split("_")[1]) + 1 for p in data_dir.glob("shard_*.npz")), default=0)
     context = mp.get_context("spawn")  # no forked copy of the trainer's torch threads
     generators = [context.Process(target=_generate, daemon=True,
-                                  args=(data_dir, seed, first + k, workers, SHARD_SIZE, largest))
+                                  args=(data_dir, seed, first + k, workers, SHARD_SIZE, draw))
                   for k in range(workers)]
     for process in generators:
         process.start()
     min_bank = min(4 * SHARD_SIZE, 4 * batch)  # plates in memory before the first step
     if len(bank) < min_bank and not workers:  # no render process: render them here
-        write_shard(data_dir, first, seed, min_bank, largest)
+        write_shard(data_dir, first, seed, min_bank, draw)
     while len(bank) < min_bank:
         if workers:
             time.sleep(1.0)
