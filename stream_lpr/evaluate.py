@@ -491,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
+    if args.plates < 1 or args.frames < 1 or args.photos < 1 or args.blurred_plates < 0:
+        parser.error("--plates, --frames and --photos take 1 or more, --blurred-plates 0 or more (--skip leaves a part out)")
     report = {}
     try:
         from stream_lpr.cli import set_overrides
