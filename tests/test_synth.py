@@ -197,14 +197,11 @@ def _sharpness(crop: np.ndarray) -> float:
 
 
 def test_training_can_blur_more_than_the_test_set():
-    """--blur trains on plates blurred past what a camera usually does; without it the draws
-    (and so the test set) are what they were."""
+    """--blur (and evaluate's blurred test plates) blur the same plates past what a camera
+    usually does."""
     plain = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0) for k in range(40)]
-    same = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(blur=0.0))
-            for k in range(40)]
     blurred = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(blur=1.0))
                for k in range(40)]
-    assert all((a.crop == b.crop).all() and a.text == b.text for a, b in zip(plain, same))
-    assert [a.text for a in plain] == [b.text for b in blurred]  # the same plates, blurred
+    assert [a.text for a in plain] == [b.text for b in blurred]
     ratio = np.median([_sharpness(b.crop) / _sharpness(a.crop) for a, b in zip(plain, blurred)])
     assert ratio < 0.6, ratio

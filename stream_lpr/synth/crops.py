@@ -56,7 +56,7 @@ class ReaderSample:
 
 @dataclass(frozen=True)
 class SampleDraw:
-    """Where training plates may be drawn unlike the test set's: `largest` below 320 px draws
+    """How plates may be drawn unlike the test set's (the defaults): `largest` below 320 px draws
     more small plates (source_width()); `blur` is the share given heavy blur (degrade.camera())."""
     largest: float = 320.0
     blur: float = 0.0
