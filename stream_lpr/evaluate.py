@@ -49,10 +49,9 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, blur:
     scenes = load_scenes(split="test")
     fields = ("region", "class_number", "kana", "number", "plate_type")
     right = {f: 0 for f in fields}
-    exact, by_width = 0, {b: [0, 0] for b in WIDTH_BUCKETS}
+    exact, by_width, draw = 0, {b: [0, 0] for b in WIDTH_BUCKETS}, SampleDraw(blur=blur)
     for start in tqdm(range(0, count, batch), desc="reader test set", unit="batch"):
-        samples = [reader_sample(rng, scenes, smallest=60.0, draw=SampleDraw(blur=blur))
-                   for _ in range(min(batch, count - start))]
+        samples = [reader_sample(rng, scenes, smallest=60.0, draw=draw) for _ in range(min(batch, count - start))]
         reads = reader.read([s.crop for s in samples])
         for sample, read in zip(samples, reads):
             got, truth = read.reading.text, sample.text
@@ -282,6 +281,12 @@ def _true_probability(scores, text) -> dict[str, float]:
     }
 
 
+def read_labels(folder: Path) -> list[dict]:
+    """A labelled photo folder's labels.jsonl: a dict per image (its file and its plates)."""
+    text = (folder / "labels.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def _labelled_copy(folder: Path, out: Path, make) -> Path:
     """A labelled folder in `out` made from `folder`'s: `make(image, entry)` yields the new
     photos as (file name, image, plates with their boxes moved)."""
@@ -289,10 +294,7 @@ def _labelled_copy(folder: Path, out: Path, make) -> Path:
 
     out.mkdir(parents=True, exist_ok=True)
     lines = []
-    for line in (folder / "labels.jsonl").read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        entry = json.loads(line)
+    for entry in read_labels(folder):
         image = cv2.imread(str(folder / entry["image"]))
         if image is None:
             raise StreamLprError(f"cannot read {folder / entry['image']}")
@@ -425,8 +427,7 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
     from stream_lpr.readpolicy import still_views
     from stream_lpr.rectify import rectify
 
-    labels_path = folder / "labels.jsonl"
-    labelled = [json.loads(line) for line in labels_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    labelled = read_labels(folder)
     rows = _rows(config, folder, detector, readers)
     fields = ("region", "class_number", "kana", "number")  # the exact match; the type is scored apart
     right, exact, plates, missed, false_rows = {f: 0 for f in fields + ("plate_type",)}, 0, 0, 0, 0

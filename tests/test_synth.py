@@ -1,10 +1,10 @@
 """The renderer and scene composer: text and geometry agree, every glyph renders, seeds repeat."""
 
-import cv2
 import numpy as np
 import pytest
 
 from stream_lpr import plate_format as pf
+from stream_lpr.readpolicy import sharpness
 from stream_lpr.synth import fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.compose import compose, load_scenes
@@ -192,10 +192,6 @@ def test_source_width_can_keep_to_small_plates():
     assert [w for w in every if w <= 130] == [w for w, e in zip(small, every) if e <= 130]
 
 
-def _sharpness(crop: np.ndarray) -> float:
-    return float(cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_32F).var())
-
-
 def test_training_can_blur_more_than_the_test_set():
     """--blur (and evaluate's blurred test plates) blur the same plates past what a camera
     usually does."""
@@ -203,5 +199,5 @@ def test_training_can_blur_more_than_the_test_set():
     blurred = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(blur=1.0))
                for k in range(40)]
     assert [a.text for a in plain] == [b.text for b in blurred]
-    ratio = np.median([_sharpness(b.crop) / _sharpness(a.crop) for a, b in zip(plain, blurred)])
+    ratio = np.median([sharpness(b.crop) / sharpness(a.crop) for a, b in zip(plain, blurred)])
     assert ratio < 0.6, ratio
