@@ -96,9 +96,9 @@ def processor(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def camera(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0, blur: float = 0.0) -> np.ndarray:
-    """The sensor and codec: takes float or uint8 BGR, returns uint8 BGR. `blur`: the share of
-    pictures given heavy_blur() instead of the usual blur (at 0 the draws are as they always were,
-    so a seed gives the same pictures)."""
+    """The sensor, its image processor and the codec: takes float or uint8 BGR, returns uint8
+    BGR. `blur`: the share of pictures given heavy_blur() instead of the usual blur (at 0 the
+    draws are as they always were, so a seed gives the same pictures)."""
     out = np.clip(image.astype(np.float32), 0, 255)
     if blur and rng.random() < blur:
         out = heavy_blur(out, rng)
@@ -108,7 +108,7 @@ def camera(image: np.ndarray, rng: np.random.Generator, strength: float = 1.0, b
         sigma = rng.uniform(1, 7) * strength + np.sqrt(np.maximum(out, 0)) * rng.uniform(0, 0.5)
         out = out + rng.standard_normal(out.shape, dtype=np.float32) * sigma
     # Its own stream of draws (spawned: the parent's next draws stay what they were), so a seed
-    # still gives the same plates, scenes and test sets as before this step was added.
+    # still draws the same plates and scenes as before this step was added, only processed.
     out = processor(np.clip(out, 0, 255).astype(np.float32), rng.spawn(1)[0])
     out = np.clip(out, 0, 255).astype(np.uint8)
     if rng.random() < 0.7:
