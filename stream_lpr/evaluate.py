@@ -2,7 +2,9 @@
 
 Reader: per-field accuracy and full-plate exact match on rendered plates (seeded, at least
 2000), by plate width in the source frame, and on 1000 more all blurred past what a camera
-usually does (--blurred-plates: defocus or motion). Detector: precision, recall, AP50 and mean corner
+usually does (--blurred-plates: defocus or motion), and on 500 with a side covered
+(--occluded-plates: how often a hidden number is guessed with the confidence the pipeline
+logs). Detector: precision, recall, AP50 and mean corner
 error for plates at least 40 px wide on (a) synthetic scenes with procedural backgrounds and
 (b) held-out drives and photo sets of ../shared/data/scenes with pasted plates. Photos: the
 whole product on held-out scenes saved as JPEG files, as `run_stream.py --source DIR --csv`
@@ -37,9 +39,12 @@ WIDTH_BUCKETS = ((60, 80), (80, 130), (130, 330))
 # ---------------------------------------------------------------- reader
 
 
-def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, blur: float = 0.0) -> dict:
-    """The reader on `count` test plates 60-330 px wide in the source frame; `blur`: the share of
-    them blurred more than a camera usually does (degrade.heavy_blur())."""
+def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=None) -> dict:
+    """The reader on `count` test plates 60-330 px wide in the source frame, drawn as the
+    synth.crops.SampleDraw `draw` says (default: as a camera usually sees them). Besides the
+    accuracy: the share of plates whose designation number is wrong at a confidence the
+    pipeline would log (`voting.number_min_confidence`), the mistakes that reach a CSV."""
+    from stream_lpr.config import VotingConfig
     from stream_lpr.recognition import PlateReader
     from stream_lpr.synth.compose import load_scenes
     from stream_lpr.synth.crops import SampleDraw, reader_sample
@@ -47,9 +52,11 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, blur:
     reader = PlateReader(weights)
     rng = np.random.default_rng(seed)
     scenes = load_scenes(split="test")
+    draw = draw or SampleDraw()
+    trusted = VotingConfig().number_min_confidence
     fields = ("region", "class_number", "kana", "number", "plate_type")
     right = {f: 0 for f in fields}
-    exact, by_width, draw = 0, {b: [0, 0] for b in WIDTH_BUCKETS}, SampleDraw(blur=blur)
+    exact, confidently_wrong, by_width = 0, 0, {b: [0, 0] for b in WIDTH_BUCKETS}
     for start in tqdm(range(0, count, batch), desc="reader test set", unit="batch"):
         samples = [reader_sample(rng, scenes, smallest=60.0, draw=draw) for _ in range(min(batch, count - start))]
         reads = reader.read([s.crop for s in samples])
@@ -57,6 +64,7 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, blur:
             got, truth = read.reading.text, sample.text
             for f in fields:
                 right[f] += getattr(got, f) == getattr(truth, f)
+            confidently_wrong += got.number != truth.number and read.reading.number_conf >= trusted
             ok = got.key == truth.key
             exact += ok
             bucket = next(b for b in WIDTH_BUCKETS if b[0] <= sample.width < b[1] or b == WIDTH_BUCKETS[-1])
@@ -65,6 +73,7 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, blur:
     result = {f"{f}_accuracy": right[f] / count for f in fields}
     result["exact_match"] = exact / count
     result["exact_match_by_width_px"] = {f"{a}-{b}": ok / max(n, 1) for (a, b), (ok, n) in by_width.items()}
+    result["number_wrong_but_trusted"] = confidently_wrong / count
     result["plates"] = count
     return result
 
@@ -485,6 +494,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also read each real photo pasted into a scene photo this many times as wide")
     parser.add_argument("--blurred-plates", type=int, default=1000,
                         help="reader test plates all blurred more than a camera usually does (0: none)")
+    parser.add_argument("--occluded-plates", type=int, default=500,
+                        help="reader test plates with 10-35 %% of one side covered (0: none): how often the "
+                             "hidden number is guessed at a confidence the pipeline would log")
     parser.add_argument("--real-blurred", action=argparse.BooleanOptionalAction, default=True,
                         help="also read the real photos out of focus and with motion blur")
     parser.add_argument("--skip", choices=("reader", "detector", "photos", "real"), action="append", default=[])
@@ -492,17 +504,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
-    if args.plates < 1 or args.frames < 1 or args.photos < 1 or args.blurred_plates < 0:
-        parser.error("--plates, --frames and --photos take 1 or more, --blurred-plates 0 or more (--skip leaves a part out)")
+    if args.plates < 1 or args.frames < 1 or args.photos < 1 or min(args.blurred_plates, args.occluded_plates) < 0:
+        parser.error("--plates, --frames and --photos take 1 or more, --blurred-plates and --occluded-plates "
+                     "0 or more (--skip leaves a part out)")
     report = {}
     try:
         from stream_lpr.cli import set_overrides
+        from stream_lpr.synth.crops import SampleDraw
 
         overrides = set_overrides(args.set)
         if "reader" not in args.skip:
             report["reader"] = evaluate_reader(args.reader, args.plates, args.seed)
             if args.blurred_plates:
-                report["reader_blurred"] = evaluate_reader(args.reader, args.blurred_plates, args.seed, blur=1.0)
+                report["reader_blurred"] = evaluate_reader(args.reader, args.blurred_plates, args.seed,
+                                                           draw=SampleDraw(blur=1.0))
+            if args.occluded_plates:
+                report["reader_occluded"] = evaluate_reader(args.reader, args.occluded_plates, args.seed,
+                                                            draw=SampleDraw(occlude=1.0))
         if "detector" not in args.skip:
             report["detector"] = evaluate_detector(args.detector, args.frames, args.seed, args.conf)
         if "photos" not in args.skip:

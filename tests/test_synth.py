@@ -221,3 +221,15 @@ def test_the_image_processor_rims_strokes_without_moving_the_draws(monkeypatch):
     assert [a.text for a in with_it] == [b.text for b in without]
     assert [a.width for a in with_it] == [b.width for b in without]
     assert any(np.abs(a.crop.astype(int) - b.crop).mean() > 1.0 for a, b in zip(with_it, without))
+
+
+def test_training_can_cover_a_side_of_the_plate():
+    """--occlude (and evaluate's occluded test plates) cover a slice of one side of the same
+    plates; the default draws them whole, as the test set's."""
+    whole = [reader_sample(np.random.default_rng([8, k]), None, smallest=100.0) for k in range(20)]
+    covered = [reader_sample(np.random.default_rng([8, k]), None, smallest=100.0, draw=SampleDraw(occlude=1.0))
+               for k in range(20)]
+    assert [a.text for a in whole] == [b.text for b in covered]
+    # The cover spans the crop's full height on one side: a column there is nearly one colour.
+    flat_side = lambda crop: min(crop[8:-8, 2:10].std(axis=(0, 1)).max(), crop[8:-8, -10:-2].std(axis=(0, 1)).max())  # noqa: E731
+    assert np.median([flat_side(b.crop) for b in covered]) < 0.5 * np.median([flat_side(a.crop) for a in whole])

@@ -226,7 +226,7 @@ def _add_distractors(canvas: np.ndarray, rng: np.random.Generator, count: int) -
 # ---------------------------------------------------------------- scenes
 
 
-def _occlude(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+def occlude(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
     """Covers a slice of a plate's side (a pole, a pedestrian, another car)."""
     x0, y0 = quad.min(0)
     x1, y1 = quad.max(0)
@@ -289,7 +289,7 @@ def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tu
         paste(canvas, render(spec, rng, ppm), quad)
         occluded = bool(rng.random() < 0.1)
         if occluded:
-            _occlude(canvas, quad, rng)
+            occlude(canvas, quad, rng)
         scene.plates.append(PlateLabel(quad, spec.text, occluded))
     scene.image = degrade.camera(degrade.light(canvas, rng), rng, strength=0.7)
     return scene

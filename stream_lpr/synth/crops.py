@@ -12,7 +12,7 @@ import numpy as np
 from stream_lpr import plate_format as pf
 from stream_lpr.rectify import PLATE_SIZE, rectify
 from stream_lpr.synth import degrade
-from stream_lpr.synth.compose import SceneRecord, _read, paste, plate_quad, procedural_background
+from stream_lpr.synth.compose import SceneRecord, _read, occlude, paste, plate_quad, procedural_background
 from stream_lpr.synth.render import render
 from stream_lpr.synth.sample import sample_plate
 
@@ -57,9 +57,12 @@ class ReaderSample:
 @dataclass(frozen=True)
 class SampleDraw:
     """How plates may be drawn unlike the test set's (the defaults): `largest` below 320 px draws
-    more small plates (source_width()); `blur` is the share given heavy blur (degrade.camera())."""
+    more small plates (source_width()); `blur` is the share given heavy blur (degrade.camera());
+    `occlude` the share with a slice of one side covered (compose.occlude()), whose hidden
+    characters the reader should learn it cannot know rather than guess with confidence."""
     largest: float = 320.0
     blur: float = 0.0
+    occlude: float = 0.0
 
 
 def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, corner_jitter: float = 0.025,
@@ -74,6 +77,8 @@ def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, co
     canvas = _background(rng, scenes, (cw, ch))
     quad = plate_quad(rng, (cw / 2 + rng.normal(0, 2), ch / 2 + rng.normal(0, 2)), width)
     paste(canvas, rendered, quad)
+    if draw.occlude and rng.random() < draw.occlude:
+        occlude(canvas, quad, rng)
     canvas = degrade.camera(degrade.light(canvas, rng), rng, blur=draw.blur)
     # Detector corners are off by a few percent of the plate width; train on the same error.
     noisy = quad + rng.normal(0, corner_jitter * width, quad.shape).astype(np.float32)

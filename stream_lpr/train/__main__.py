@@ -51,7 +51,7 @@ def _reader(args: argparse.Namespace) -> None:
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
                        init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width,
-                       draw=SampleDraw(largest=args.max_width, blur=args.blur))
+                       draw=SampleDraw(largest=args.max_width, blur=args.blur, occlude=args.occlude))
     print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
 
 
@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--blur", type=float, default=0.0, metavar="SHARE",
                     help="share of training plates blurred more than the test set's (Gaussian sigma 0.8-2.2 px or "
                          "4-12 px of motion in the source frame): robustness to the blur of real footage")
+    rd.add_argument("--occlude", type=float, default=0.0, metavar="SHARE",
+                    help="share of training plates with 10-35 %% of one side covered (a pole, a tow bar, a person): "
+                         "the reader learns that hidden characters cannot be read instead of guessing them")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
