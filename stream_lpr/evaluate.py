@@ -4,18 +4,18 @@ Reader: per-field accuracy and full-plate exact match on rendered plates (seeded
 2000), by plate width in the source frame, and on 1000 more all blurred past what a camera
 usually does (--blurred-plates: defocus or motion), and on 500 with a side covered
 (--occluded-plates: how often a hidden number is guessed with the confidence the pipeline
-logs). Detector: precision, recall, AP50 and mean corner
-error for plates at least 40 px wide on (a) synthetic scenes with procedural backgrounds and
-(b) held-out drives and photo sets of ../shared/data/scenes with pasted plates. Photos: the
-whole product on held-out scenes saved as JPEG files, as `run_stream.py --source DIR --csv`
-runs them (detector, still views, vote, CSV): exact match and fields of plates at least 60 px
-wide, plates with no row, and rows on no plate; and the exact match of the readable ones among
-them (whole in the frame, no occluder over the text). Real: the same on labelled photos of real
-Japanese plates (../shared/data/reference_jp), with the probability the reader gives each true
-field, as they are, shrunk (--real-scales: the same plates farther away) and as close-ups
-(--real-close-ups: each plate cropped to fill most of a photo's width) and pasted into larger
-photos (--real-large: a 12 MP phone photo's plates are as small) and blurred (--real-blurred:
-out of focus and moving).
+logs). Detector: precision, recall, AP50 and mean corner error for plates at least 40 px wide
+on (a) synthetic scenes with procedural backgrounds and (b) held-out drives and photo sets of
+../shared/data/scenes with pasted plates. Photos: the whole product on held-out scenes saved as
+JPEG files, as `run_stream.py --source DIR --csv` runs them (detector, still views, vote, CSV):
+exact match and fields of plates at least 60 px wide, plates with no row, rows on no plate and
+rows with a wrong number; and the exact match of the readable ones among them (whole in the
+frame, no occluder over the text). Real: the same on labelled photos of real Japanese plates
+(../shared/data/reference_jp), with the probability the reader gives each true field, as they
+are, shrunk (--real-scales: the same plates farther away) and as close-ups (--real-close-ups:
+each plate cropped to fill most of a photo's width) and pasted into larger photos
+(--real-large: a 12 MP phone photo's plates are as small) and blurred (--real-blurred: out of
+focus and moving).
 """
 
 from __future__ import annotations
@@ -233,7 +233,7 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
     rng = np.random.default_rng([seed, 2])
     scenes = load_scenes(split="test")
     fields = ("region", "class_number", "kana", "number")
-    right, exact, plates, missed, false_rows = {f: 0 for f in fields}, 0, 0, 0, 0
+    right, exact, plates, missed, false_rows, wrong_numbers = {f: 0 for f in fields}, 0, 0, 0, 0, 0
     # Readable: also whole in the frame and not occluded. A plate with hidden characters should
     # get no row rather than a guess, so the first counts charge it as a miss and these do not.
     readable = {"plates": 0, "exact": 0, "missed": 0}
@@ -262,11 +262,13 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
             ok = [row[f] == getattr(label.text, f) for f in fields]
             for f, good in zip(fields, ok):
                 right[f] += good
+            wrong_numbers += not ok[fields.index("number")]
             exact += all(ok)
             readable["exact"] += counts_readable and all(ok)
     result = {f"{f}_accuracy": right[f] / max(plates, 1) for f in fields}
     result.update({"exact_match": exact / max(plates, 1), "plates_at_least_60px": plates,
                    "plates_without_a_row": missed, "rows_on_no_plate": false_rows,
+                   "rows_with_a_wrong_number": wrong_numbers,
                    "exact_match_readable": readable["exact"] / max(readable["plates"], 1),
                    "readable_plates": readable["plates"], "readable_without_a_row": readable["missed"],
                    "photos": count})
