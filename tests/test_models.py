@@ -34,7 +34,7 @@ def test_reader_reads_rendered_plates(reader):
     samples = [reader_sample(rng, None, smallest=80.0) for _ in range(64)]
     reads = reader.read([s.crop for s in samples])
     right = sum(r.reading.text.key == s.text.key for r, s in zip(reads, samples))
-    # A regression guard for the shipped weights (62/64 when committed, each export), not the accuracy
+    # A regression guard for the shipped weights (60/64 when committed, each export), not the accuracy
     # target: `python -m stream_lpr.evaluate` measures that on 2000 plates.
     assert right >= 55, f"only {right}/64 plates read exactly"
     numbers = sum(r.reading.text.number == s.text.number for r, s in zip(reads, samples))
@@ -43,6 +43,19 @@ def test_reader_reads_rendered_plates(reader):
         assert read.scores.region.shape == (138,)
         assert np.isclose(read.scores.number.sum(axis=1), 1.0, atol=1e-4).all()
         assert 0.0 <= read.reading.confidence <= 1.0
+
+
+@pytest.mark.parametrize("export", ["reader.int8.onnx", "reader.onnx"])
+def test_a_covered_number_is_not_guessed_with_confidence(export):
+    """With a slice of one side covered, hidden digits must come out unsure, so that the
+    pipeline writes no row rather than a made-up number (session 13's reader, never trained on
+    covered plates: 0.23 of these plates; the shipped one 0.035 when committed)."""
+    from stream_lpr.evaluate import evaluate_reader
+    from stream_lpr.synth.crops import SampleDraw
+
+    result = evaluate_reader(WEIGHTS / export, 200, seed=11, draw=SampleDraw(occlude=1.0))
+    assert result["number_wrong_but_trusted"] <= 0.08, result
+    assert result["number_accuracy"] >= 0.5, result  # digits left in view are still read
 
 
 def test_reader_confidence_is_low_on_a_blank_crop(reader):
