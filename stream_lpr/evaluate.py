@@ -262,7 +262,7 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
             ok = [row[f] == getattr(label.text, f) for f in fields]
             for f, good in zip(fields, ok):
                 right[f] += good
-            wrong_numbers += not ok[fields.index("number")]
+            wrong_numbers += row["number"] != label.text.number
             exact += all(ok)
             readable["exact"] += counts_readable and all(ok)
     result = {f"{f}_accuracy": right[f] / max(plates, 1) for f in fields}

@@ -48,7 +48,7 @@ def test_reader_reads_rendered_plates(reader):
 @pytest.mark.parametrize("export", ["reader.int8.onnx", "reader.onnx"])
 def test_a_covered_number_is_not_guessed_with_confidence(export):
     """With a slice of one side covered, hidden digits must come out unsure, so that the
-    pipeline writes no row rather than a made-up number (session 13's reader, never trained on
+    pipeline writes no row rather than a made-up number (session 12's reader, never trained on
     covered plates: 0.23 of these plates; the shipped one 0.035 when committed)."""
     from stream_lpr.evaluate import evaluate_reader
     from stream_lpr.synth.crops import SampleDraw
