@@ -1,7 +1,8 @@
 """python -m stream_lpr.evaluate: measures the shipped models on test sets never trained on.
 
 Reader: per-field accuracy and full-plate exact match on rendered plates (seeded, at least
-2000), by plate width in the source frame, and on 1000 more all blurred past what a camera
+2000), by plate width in the source frame, each read at read_policy.views shifts as the
+pipeline reads a video's plates (and once more at one, the network alone), and on 1000 more all blurred past what a camera
 usually does (--blurred-plates: defocus or motion), and on 500 with a side covered
 (--occluded-plates: how often a hidden number is guessed with the confidence the pipeline
 logs). Detector: precision, recall, AP50 and mean corner error for plates at least 40 px wide
@@ -39,9 +40,10 @@ WIDTH_BUCKETS = ((60, 80), (80, 130), (130, 330))
 # ---------------------------------------------------------------- reader
 
 
-def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=None) -> dict:
+def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=None, views: int = 1) -> dict:
     """The reader on `count` test plates 60-330 px wide in the source frame, drawn as the
-    synth.crops.SampleDraw `draw` says (default: as a camera usually sees them). Besides the
+    synth.crops.SampleDraw `draw` says (default: as a camera usually sees them), each read at
+    `views` shifts (read_policy.views: the pipeline's default for video is 3). Besides the
     accuracy: the share of plates whose designation number is wrong at a confidence the
     pipeline would log (`voting.number_min_confidence`), the mistakes that reach a CSV."""
     from stream_lpr.config import VotingConfig
@@ -59,7 +61,7 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=
     exact, confidently_wrong, by_width = 0, 0, {b: [0, 0] for b in WIDTH_BUCKETS}
     for start in tqdm(range(0, count, batch), desc="reader test set", unit="batch"):
         samples = [reader_sample(rng, scenes, smallest=60.0, draw=draw) for _ in range(min(batch, count - start))]
-        reads = reader.read([s.crop for s in samples])
+        reads = reader.read([s.crop for s in samples], views)
         for sample, read in zip(samples, reads):
             got, truth = read.reading.text, sample.text
             for f in fields:
@@ -75,6 +77,7 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=
     result["exact_match_by_width_px"] = {f"{a}-{b}": ok / max(n, 1) for (a, b), (ok, n) in by_width.items()}
     result["number_wrong_but_trusted"] = confidently_wrong / count
     result["plates"] = count
+    result["views"] = views
     return result
 
 
@@ -512,17 +515,21 @@ def main(argv: list[str] | None = None) -> int:
     report = {}
     try:
         from stream_lpr.cli import set_overrides
+        from stream_lpr.config import load_config
         from stream_lpr.synth.crops import SampleDraw
 
         overrides = set_overrides(args.set)
+        views = load_config(None, overrides).read_policy.views
         if "reader" not in args.skip:
-            report["reader"] = evaluate_reader(args.reader, args.plates, args.seed)
+            report["reader"] = evaluate_reader(args.reader, args.plates, args.seed, views=views)
+            if views > 1:  # the network alone, for comparison with earlier readers
+                report["reader_one_view"] = evaluate_reader(args.reader, args.plates, args.seed)
             if args.blurred_plates:
                 report["reader_blurred"] = evaluate_reader(args.reader, args.blurred_plates, args.seed,
-                                                           draw=SampleDraw(blur=1.0))
+                                                           draw=SampleDraw(blur=1.0), views=views)
             if args.occluded_plates:
                 report["reader_occluded"] = evaluate_reader(args.reader, args.occluded_plates, args.seed,
-                                                            draw=SampleDraw(occlude=1.0))
+                                                            draw=SampleDraw(occlude=1.0), views=views)
         if "detector" not in args.skip:
             report["detector"] = evaluate_detector(args.detector, args.frames, args.seed, args.conf)
         if "photos" not in args.skip:

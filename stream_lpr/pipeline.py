@@ -123,7 +123,10 @@ def _read_worker(reader, link: _WorkerLink) -> None:
 def _read_batch(reader, batch: list[ReadJob], results: queue.Queue) -> None:
     start = time.perf_counter()
     try:
-        reads = reader.read([job.crop for job in batch])
+        # A source gives one kind of job (stills or video frames), so this is usually one call.
+        batch = sorted(batch, key=lambda job: job.views)
+        reads = [read for views in sorted({job.views for job in batch})
+                 for read in reader.read([job.crop for job in batch if job.views == views], views)]
     except Exception as exc:  # one bad batch must not kill the worker
         log.warning("reader failed on %d crops: %s", len(batch), exc)
         reads, error = [None] * len(batch), str(exc)

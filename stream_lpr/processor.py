@@ -184,7 +184,9 @@ class FrameProcessor:
                 return
             width, frontal = quad_geometry(corners)  # a still has one chance: read anyway
             quality = CropQuality(width, 0.0, frontal, 0.1)
-        job = ReadJob(plate.track_id, frame.index, frame.timestamp_s, crop, plate.xyxy, quality)
+        # A still's corner sets already vary the crop (still_views); more shifts of each add nothing.
+        views = 1 if frame.still else self.config.read_policy.views
+        job = ReadJob(plate.track_id, frame.index, frame.timestamp_s, crop, plate.xyxy, quality, views)
         if self.channel.submit(job):
             self.in_flight[job.track_id] += 1
             self.policy.mark_read(plate.track_id, frame.timestamp_s)

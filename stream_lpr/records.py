@@ -65,6 +65,7 @@ class ReadJob:
     crop: np.ndarray  # rectified BGR plate image
     xyxy: np.ndarray
     quality: CropQuality
+    views: int = 1  # shifted reads of the crop to average (recognition.VIEW_SHIFTS)
 
 
 @dataclass(frozen=True)

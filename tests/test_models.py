@@ -11,9 +11,9 @@ from stream_lpr.errors import WeightsError
 from stream_lpr.evaluate import box_iou
 from stream_lpr.evaluate import read_labels as labels
 from stream_lpr.readpolicy import sharpness
-from stream_lpr.recognition import PlateReader
+from stream_lpr.recognition import VIEW_SHIFTS, PlateReader, shifted
 from stream_lpr.synth.compose import DEFAULT_SCENES, compose
-from stream_lpr.synth.crops import reader_sample
+from stream_lpr.synth.crops import SampleDraw, reader_sample
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 REFERENCE_JP = DEFAULT_SCENES.parent / "reference_jp"
@@ -51,7 +51,6 @@ def test_a_covered_number_is_not_guessed_with_confidence(export):
     pipeline writes no row rather than a made-up number (session 12's reader, never trained on
     covered plates: 0.23 of these plates; the shipped one 0.035 when committed)."""
     from stream_lpr.evaluate import evaluate_reader
-    from stream_lpr.synth.crops import SampleDraw
 
     result = evaluate_reader(WEIGHTS / export, 200, seed=11, draw=SampleDraw(occlude=1.0))
     assert result["number_wrong_but_trusted"] <= 0.08, result
@@ -103,6 +102,43 @@ def test_a_photo_is_also_seen_at_the_still_size(detector):
     assert (overlap > 0.3).sum() == 1 and overlap.max() > 0.7
     assert as_still.confidence[overlap.argmax()] >= 0.8
     assert as_still.confidence[overlap.argmax()] > as_video.confidence[box_iou(label, as_video.xyxy)[0].argmax()]
+
+
+def test_reader_views_average_the_reads_of_shifted_crops():
+    rng = np.random.default_rng(9)
+    crops = [reader_sample(rng, None).crop for _ in range(4)]
+    reader = PlateReader(WEIGHTS / "reader.int8.onnx")
+    each_view = [reader.read(list(shifted(np.stack(crops), dx, dy))) for dx, dy in VIEW_SHIFTS[:3]]
+    for i, read in enumerate(reader.read(crops, views=3)):
+        for field in ("region", "class_number", "kana", "number", "plate_type"):
+            mean = np.mean([getattr(view[i].scores, field) for view in each_view], axis=0)
+            np.testing.assert_allclose(getattr(read.scores, field), mean, atol=1e-5)
+
+
+def test_shifted_moves_the_crop_and_repeats_its_edge():
+    crops = np.arange(2 * 4 * 6 * 3, dtype=np.uint8).reshape(2, 4, 6, 3)
+    moved = shifted(crops, 2, -1)  # 2 px right, 1 px up
+    np.testing.assert_array_equal(moved[:, :3, 2:], crops[:, 1:, :4])
+    np.testing.assert_array_equal(moved[:, :, :2], moved[:, :, 2:3].repeat(2, axis=2))  # left edge repeated
+    np.testing.assert_array_equal(moved[:, 3], moved[:, 2])  # bottom row repeated
+    assert shifted(crops, 0, 0) is crops
+
+
+def test_three_views_read_more_small_plates_than_one():
+    """The reason read_policy.views defaults to 3: on 60-80 px plates (most misses) the mean
+    of three shifted reads is right more often (173 against 162 of these 256 when committed)."""
+    rng = np.random.default_rng(5)
+    samples = [reader_sample(rng, None, smallest=60.0, draw=SampleDraw(largest=80.0)) for _ in range(256)]
+    reader, right = PlateReader(WEIGHTS / "reader.int8.onnx"), {}
+    for views in (1, 3):
+        reads = reader.read([s.crop for s in samples], views)
+        right[views] = sum(r.reading.text.key == s.text.key for r, s in zip(reads, samples))
+    assert right[3] > right[1], right
+
+
+def test_reader_views_out_of_range_are_refused():
+    with pytest.raises(ValueError, match="views must be 1-5"):
+        PlateReader(WEIGHTS / "reader.int8.onnx").read([np.zeros((64, 128, 3), np.uint8)], views=0)
 
 
 def test_reader_onnx_export_gives_the_pt_distributions():

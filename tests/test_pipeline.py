@@ -43,9 +43,9 @@ class Slowed:
     def __init__(self, model, delay_s):
         self.model, self.delay_s = model, delay_s
 
-    def read(self, crops):
+    def read(self, crops, views=1):
         time.sleep(self.delay_s)
-        return self.model.read(crops)
+        return self.model.read(crops, views)
 
     def detect(self, image, still=False):
         time.sleep(self.delay_s)
@@ -53,7 +53,7 @@ class Slowed:
 
 
 class BrokenReader:
-    def read(self, crops):
+    def read(self, crops, views=1):
         raise RuntimeError("CUDA fell over")
 
 

@@ -29,7 +29,7 @@ class HeldChannel:
         self.reader, self.held, self.released = reader, [], []
 
     def submit(self, job):
-        self.held.append(ReadResult(job, self.reader.read([job.crop])[0]))
+        self.held.append(ReadResult(job, self.reader.read([job.crop], job.views)[0]))
         return True
 
     def release(self):
@@ -90,6 +90,18 @@ def test_reads_are_rate_capped_in_media_time(street, models):
     # every 3rd frame at 30 fps (1, 4, 7, ...); a missed detection may push one read a frame later
     assert 9 <= len(read_at) <= 10, read_at
     assert all(b - a >= 3 for a, b in zip(read_at, read_at[1:])), read_at
+
+
+def test_video_crops_are_read_at_several_shifts_and_still_crops_once(street, models):
+    channel = HeldChannel(models[1])
+    proc, _ = processor(models, channel, **{"read_policy.views": 2, "detection.every_n_frames": 1})
+    for i in range(4):
+        proc.process(frame(street, i))
+    assert channel.held and {result.job.views for result in channel.held} == {2}
+    channel.held.clear()
+    still = Frame(street[0][5], 0, 0.0, 0.0, datetime.now(timezone.utc), "a.jpg", still=True)
+    proc.process(still)  # its corner sets (read_policy.still_views) already vary the crop
+    assert len(channel.held) == 9 and {result.job.views for result in channel.held} == {1}
 
 
 def test_end_all_forces_every_open_track_out(street, models):
