@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from stream_lpr import plate_format as pf
 from stream_lpr.detection import PlateDetector
 from stream_lpr.errors import WeightsError
 from stream_lpr.evaluate import box_iou
@@ -188,6 +189,34 @@ def test_photos_are_read_end_to_end_through_the_real_pipeline():
     assert result["exact_match"] >= 12 / 15 and result["number_accuracy"] >= 13 / 15
     assert result["exact_match_readable"] >= 12 / 13 and result["readable_without_a_row"] <= 1
     assert result["rows_on_no_plate"] <= 1
+
+
+def test_videos_are_read_end_to_end_through_the_real_pipeline():
+    from stream_lpr.evaluate import evaluate_videos
+
+    result = evaluate_videos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx", 3, seed=99, frames=30)
+    # 4 sightings (3 driving plates, 1 parked); when committed all 4 got one row, read exactly.
+    assert result["sightings"] == 4 and result["driving_sightings"] == 3
+    assert result["exact_match"] >= 3 / 4 and result["sightings_without_a_row"] <= 1
+    assert result["extra_rows"] == 0 and result["rows_on_no_plate"] == 0 and result["rows_with_a_wrong_number"] == 0
+
+
+def test_video_rows_go_to_the_plate_they_overlap_in_their_frames():
+    from stream_lpr.evaluate import _assign_rows
+    from stream_lpr.synth.clips import ClipPlate
+
+    text = pf.parse_plate("品川 300 あ 12-34")
+    parked = ClipPlate(text, np.tile(np.float32([10, 10, 110, 60]), (5, 1)), moving=False)
+    driving = ClipPlate(text, np.float32([[300 + 20 * f, 100, 400 + 20 * f, 150] for f in range(5)]), moving=True)
+
+    def row(box, first, last):
+        return dict(zip(("x1", "y1", "x2", "y2"), map(str, box)), first_frame=str(first), last_frame=str(last))
+
+    rows = [row([12, 10, 110, 62], 0, 4), row([380, 100, 480, 150], 3, 4), row([380, 100, 480, 150], 0, 1),
+            row([600, 400, 700, 450], 0, 4)]
+    assigned, on_nothing = _assign_rows([parked, driving], rows)
+    # The third row's box is where the driving plate is only at frame 4, outside its frames 0-1.
+    assert assigned == [[rows[0]], [rows[1]]] and on_nothing == 2
 
 
 def test_real_reference_photos_are_found_and_read():

@@ -7,6 +7,7 @@ from stream_lpr import plate_format as pf
 from stream_lpr.readpolicy import sharpness
 from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth import render as render_module
+from stream_lpr.synth.clips import make_clip
 from stream_lpr.synth.compose import compose, load_scenes
 from stream_lpr.synth.crops import SampleDraw, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
@@ -155,6 +156,36 @@ def test_scenes_are_deterministic_and_labels_lie_on_plates():
     for plate in a.plates:
         assert plate.corners.shape == (4, 2)
         assert pf.validate(plate.text) is None
+
+
+def test_clips_are_deterministic_and_their_boxes_follow_the_plates():
+    scenes = load_scenes(split="test")
+    a = make_clip(np.random.default_rng(5), scenes, frames=12)
+    b = make_clip(np.random.default_rng(5), scenes, frames=12)
+    assert len(a.frames) == 12 and all(np.array_equal(x, y) for x, y in zip(a.frames, b.frames))
+    assert [p.text for p in a.plates] == [p.text for p in b.plates]
+    moving = [p for p in a.plates if p.moving]
+    assert len(moving) == 1 and all(pf.validate(p.text) is None for p in a.plates)
+    widths = moving[0].boxes[:, 2] - moving[0].boxes[:, 0]
+    assert np.all(np.diff(widths) > 0) or np.all(np.diff(widths) < 0)  # approaching or pulling away
+    assert 35 <= widths.min() <= 75 and 95 <= widths.max() <= 230
+    for plate in a.plates:
+        assert plate.boxes.shape == (12, 4)
+        if not plate.moving:
+            assert np.all(plate.boxes == plate.boxes[0])  # parked
+    # The plate is drawn where its box says: the frames differ from each other there.
+    x1, y1, x2, y2 = moving[0].boxes[0].astype(int)
+    assert np.abs(a.frames[0][y1:y2, x1:x2].astype(int) - a.frames[-1][y1:y2, x1:x2]).mean() > 10
+
+
+def test_a_light_drawn_once_lights_any_frame_as_light_would():
+    """Clips draw their light once (lighting()) and apply it to every frame: the same as light()
+    with the same draws, whatever the picture."""
+    frames = [np.random.default_rng(k).integers(0, 256, (40, 60, 3), dtype=np.uint8) for k in range(2)]
+    for seed in range(12):  # some with glare, shadow bands, casts, night or infrared
+        shared = degrade.lighting(np.random.default_rng(seed), (40, 60))
+        for frame in frames:
+            assert np.array_equal(degrade.light(frame, np.random.default_rng(seed)), shared.apply(frame))
 
 
 def test_scene_split_holds_whole_drives_out():

@@ -4,6 +4,8 @@ reduction and sharpening, and JPEG artefacts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -15,10 +17,38 @@ def _gradient(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return ramp - ramp.mean()
 
 
-def light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Lighting on the scene: returns float32 BGR."""
-    out = image.astype(np.float32)
-    h, w = out.shape[:2]
+@dataclass(frozen=True)
+class Lighting:
+    """A scene's light, drawn by lighting() from the picture's size alone, so that every frame
+    of a video can share it (drawing the light costs more than applying it)."""
+
+    gain: np.ndarray  # (h, w) brightness factor: uneven light, shadow bands
+    glare: np.ndarray | None  # (h, w) brightness added by a bright soft spot
+    cast: np.ndarray | None  # (3,) BGR factors: white balance, sodium lamps, tinted glass
+    night: tuple[float, float] | None  # (gamma, scale): dark, crushed
+    infrared: float | None  # gamma of an infrared camera's grey picture
+
+    def apply(self, image: np.ndarray) -> np.ndarray:
+        """Returns float32 BGR."""
+        out = image.astype(np.float32)
+        out *= self.gain[..., None]
+        if self.glare is not None:
+            out += self.glare[..., None]
+        if self.cast is not None:
+            out *= self.cast
+        if self.night is not None:
+            gamma, scale = self.night
+            out = 255.0 * (np.clip(out, 0, 255) / 255.0) ** gamma * scale
+        elif self.infrared is not None:  # grey, the plate bright against a darker scene
+            grey = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
+            grey = 255.0 * (grey / 255.0) ** self.infrared
+            out = np.repeat(grey[..., None], 3, axis=2)
+        return out
+
+
+def lighting(rng: np.random.Generator, shape: tuple[int, ...]) -> Lighting:
+    """A random light for a picture of `shape` (height, width, ...)."""
+    h, w = shape[:2]
     gain = np.ones((h, w), np.float32) * rng.uniform(0.6, 1.2)
     if rng.random() < 0.6:  # uneven light
         gain += _gradient(h, w, rng) * rng.uniform(0.2, 0.9)
@@ -31,24 +61,26 @@ def light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         cv2.fillPoly(mask, [pts], 1.0)
         mask = cv2.GaussianBlur(mask, (0, 0), max(1.0, width * 0.1))
         gain *= 1 - mask * rng.uniform(0.3, 0.7)
-    out *= np.clip(gain, 0.05, 2.0)[..., None]
+    glare = None
     if rng.random() < 0.2:  # glare: a bright soft spot
         spot = np.zeros((h, w), np.float32)
         centre = (int(rng.uniform(0, w)), int(rng.uniform(0, h)))
         axes = (int(rng.uniform(0.05, 0.4) * w) + 1, int(rng.uniform(0.05, 0.3) * h) + 1)
         cv2.ellipse(spot, centre, axes, rng.uniform(0, 180), 0, 360, 1.0, -1)
         spot = cv2.GaussianBlur(spot, (0, 0), max(1.0, axes[0] * 0.5))
-        out += spot[..., None] * rng.uniform(60, 220)
-    if rng.random() < 0.5:  # colour cast: white balance, sodium lamps, tinted glass
-        out *= rng.uniform(0.8, 1.2, 3).astype(np.float32)
-    roll = rng.random()
-    if roll < 0.1:  # night: dark, crushed, lifted noise later
-        out = 255.0 * (np.clip(out, 0, 255) / 255.0) ** rng.uniform(1.3, 2.0) * rng.uniform(0.5, 0.9)
-    elif roll < 0.17:  # infrared camera: grey, plate bright against a darker scene
-        grey = cv2.cvtColor(np.clip(out, 0, 255).astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(np.float32)
-        grey = 255.0 * (grey / 255.0) ** rng.uniform(0.6, 1.0)
-        out = np.repeat(grey[..., None], 3, axis=2)
-    return out
+        glare = spot * rng.uniform(60, 220)
+    cast = rng.uniform(0.8, 1.2, 3).astype(np.float32) if rng.random() < 0.5 else None
+    roll, night, infrared = rng.random(), None, None
+    if roll < 0.1:
+        night = (rng.uniform(1.3, 2.0), rng.uniform(0.5, 0.9))
+    elif roll < 0.17:
+        infrared = rng.uniform(0.6, 1.0)
+    return Lighting(np.clip(gain, 0.05, 2.0), glare, cast, night, infrared)
+
+
+def light(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Lighting on the scene: returns float32 BGR."""
+    return lighting(rng, image.shape).apply(image)
 
 
 def motion_kernel(length: int, angle: float) -> np.ndarray:
