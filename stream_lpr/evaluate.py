@@ -2,18 +2,19 @@
 
 Reader: per-field accuracy and full-plate exact match on rendered plates (seeded, at least
 2000), by plate width in the source frame, each read at read_policy.views shifts as the
-pipeline reads a video's plates (and once more at one, the network alone), and on 1000 more all blurred past what a camera
-usually does (--blurred-plates: defocus or motion), and on 500 with a side covered
-(--occluded-plates: how often a hidden number is guessed with the confidence the pipeline
-logs). Detector: precision, recall, AP50 and mean corner error for plates at least 40 px wide
-on (a) synthetic scenes with procedural backgrounds and (b) held-out drives and photo sets of
-../shared/data/scenes with pasted plates. Photos: the whole product on held-out scenes saved as
-JPEG files, as `run_stream.py --source DIR --csv` runs them (detector, still views, vote, CSV):
-exact match and fields of plates at least 60 px wide, plates with no row, rows on no plate and
-rows with a wrong number; and the exact match of the readable ones among them (whole in the
-frame, no occluder over the text). Videos: the same for 2 s clips of held-out scenes with parked
-cars' plates and one plate driving through (synth.clips), each an MP4 file run as `run_stream.py
---source clip.mp4 --csv` runs it (tracking, reads across frames, vote): one row a sighting. Real: the same on labelled photos of real Japanese plates
+pipeline reads a video's plates (and once more at one, the network alone), and on 1000 more all
+blurred past what a camera usually does (--blurred-plates: defocus or motion), and on 500 with
+a side covered (--occluded-plates: how often a hidden number is guessed with the confidence the
+pipeline logs). Detector: precision, recall, AP50 and mean corner error for plates at least 40
+px wide on (a) synthetic scenes with procedural backgrounds and (b) held-out drives and photo
+sets of ../shared/data/scenes with pasted plates. Photos: the whole product on held-out scenes
+saved as JPEG files, as `run_stream.py --source DIR --csv` runs them (detector, still views,
+vote, CSV): exact match and fields of plates at least 60 px wide, plates with no row, rows on
+no plate and rows with a wrong number; and the exact match of the readable ones among them
+(whole in the frame, no occluder over the text). Videos: the same for 2 s clips of held-out
+scenes with parked cars' plates and one plate driving through (synth.clips), each an MP4 file
+run as `run_stream.py --source clip.mp4 --csv` runs it (tracking, reads across frames, vote):
+one row a sighting. Real: the same on labelled photos of real Japanese plates
 (../shared/data/reference_jp), with the probability the reader gives each true field, as they
 are, shrunk (--real-scales: the same plates farther away) and as close-ups (--real-close-ups:
 each plate cropped to fill most of a photo's width) and pasted into larger photos
