@@ -284,16 +284,6 @@ def evaluate_photos(detector_path: Path, reader_path: Path, count: int, seed: in
 # ---------------------------------------------------------------- videos
 
 
-def _write_video(path: Path, frames: list[np.ndarray], fps: float = 30.0) -> None:
-    import cv2
-
-    h, w = frames[0].shape[:2]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
-
-
 def _assign_rows(plates, rows: list[dict]) -> tuple[list[list[dict]], int]:
     """Each clip plate's CSV rows (a row goes to the plate whose box, in the frames the row
     spans, overlaps the row's box most, at IoU >= 0.3) and the number of rows on no plate."""
@@ -303,9 +293,8 @@ def _assign_rows(plates, rows: list[dict]) -> tuple[list[list[dict]], int]:
         box = np.array([[float(row[k]) for k in ("x1", "y1", "x2", "y2")]], np.float32)
         first, last = int(row["first_frame"]), int(row["last_frame"])
         overlap = [float(box_iou(box, p.boxes[first : last + 1]).max(initial=0.0)) for p in plates]
-        best = int(np.argmax(overlap)) if overlap else -1
-        if best >= 0 and overlap[best] >= 0.3:
-            assigned[best].append(row)
+        if max(overlap, default=0.0) >= 0.3:
+            assigned[int(np.argmax(overlap))].append(row)
         else:
             on_nothing += 1
     return assigned, on_nothing
@@ -321,6 +310,7 @@ def evaluate_videos(detector_path: Path, reader_path: Path, count: int, seed: in
     with a wrong number."""
     import tempfile
 
+    from stream_lpr.sinks import VideoSink
     from stream_lpr.synth.clips import make_clip
     from stream_lpr.synth.compose import load_scenes
 
@@ -333,7 +323,9 @@ def evaluate_videos(detector_path: Path, reader_path: Path, count: int, seed: in
         for i in tqdm(range(count), desc="video clips", unit="clip"):
             clip = make_clip(np.random.default_rng([seed, 3, i]), scenes, frames)
             path = Path(tmp) / f"{i:03d}.mp4"
-            _write_video(path, clip.frames)
+            with VideoSink(path, 30.0) as video:
+                for frame in clip.frames:
+                    video.write(frame)
             assigned, on_nothing = _assign_rows(clip.plates, _rows(config, path, detector, readers).get(path.name, []))
             tally["rows_on_no_plate"] += on_nothing
             for plate, got in zip(clip.plates, assigned):

@@ -18,8 +18,8 @@ import numpy as np
 
 from stream_lpr import plate_format as pf
 from stream_lpr.synth import degrade
-from stream_lpr.synth.compose import SceneRecord, _overlaps, _read, paste, plate_quad
-from stream_lpr.synth.render import render
+from stream_lpr.synth.compose import (SceneRecord, _overlaps, _read, over_boxed_plate, paste, plate_quad,
+                                     render_for_width)
 from stream_lpr.synth.sample import sample_plate
 
 
@@ -65,15 +65,14 @@ def make_clip(rng: np.random.Generator, scenes: list[SceneRecord], frames: int =
     path = [shape * width + centre for centre, width in zip(centres, widths)]
     plates = []
     for box in record.boxes:  # parked cars: a Japanese plate over each real one
-        x1, y1, x2, y2 = (v * scale for v in box)
-        quad = plate_quad(rng, ((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, 2 * (y2 - y1)) * 1.05, 15, 10, 3)
+        quad = over_boxed_plate(rng, box, scale, 1.05)
         if any(_overlaps(quad, moving) for moving in path[:: max(frames // 8, 1)]):
             continue  # the moving plate would pass over it: this car has left
         spec = sample_plate(rng)
-        paste(canvas, render(spec, rng, float(np.clip(np.ptp(quad[:, 0]) / 330 * 1.3, 0.3, 1.6))), quad)
+        paste(canvas, render_for_width(spec, rng, float(np.ptp(quad[:, 0]))), quad)
         plates.append(ClipPlate(spec.text, np.tile(_box(quad), (frames, 1)), moving=False))
     spec = sample_plate(rng)
-    rendered = render(spec, rng, float(np.clip(widths.max() / 330 * 1.3, 0.3, 1.6)))
+    rendered = render_for_width(spec, rng, float(widths.max()))
     plates.append(ClipPlate(spec.text, np.stack([_box(q) for q in path]), moving=True))
     light = degrade.lighting(rng, canvas.shape)
     images = []

@@ -20,7 +20,7 @@ from PIL import Image, ImageDraw
 from stream_lpr import plate_format as pf
 from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth.render import RenderedPlate, render
-from stream_lpr.synth.sample import sample_plate
+from stream_lpr.synth.sample import PlateSpec, sample_plate
 
 DEFAULT_SCENES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "scenes"
 # Whole drives held out for testing: frames of one drive look alike, so a random frame split
@@ -249,6 +249,19 @@ def _plate_width(rng: np.random.Generator, frame_width: int) -> float:
     return float(np.exp(rng.uniform(np.log(20), np.log(500)))) * frame_width / 1280
 
 
+def over_boxed_plate(rng: np.random.Generator, box, scale: float, widen: float) -> np.ndarray:
+    """The quad of a Japanese plate pasted over a scene's boxed real plate (its box scaled by
+    `scale`): 2:1 around the box's centre, `widen` times as wide, so the real plate is covered."""
+    x1, y1, x2, y2 = (v * scale for v in box)
+    return plate_quad(rng, ((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, 2 * (y2 - y1)) * widen, 15, 10, 3)
+
+
+def render_for_width(spec: PlateSpec, rng: np.random.Generator, width: float,
+                     px_per_mm_max: float = 1.6) -> RenderedPlate:
+    """`spec` rendered no finer than a plate `width` px wide in the picture needs."""
+    return render(spec, rng, float(np.clip(width / 330.0 * 1.3, 0.3, px_per_mm_max)))
+
+
 def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tuple[int, int] = (1280, 720),
             long_side: int | None = None, px_per_mm_max: float = 1.6) -> Scene:
     """One scene: real photo (boxed plates replaced) or procedural background, plus extra plates.
@@ -261,12 +274,7 @@ def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tu
         canvas = _read(record.path)
         scale = long_side / max(canvas.shape[:2]) if long_side else 1.0
         canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale != 1.0 else canvas.copy()
-        targets = []
-        for box in record.boxes:
-            x1, y1, x2, y2 = (v * scale for v in box)
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            width = max(x2 - x1, 2 * (y2 - y1)) * rng.uniform(1.0, 1.1)  # cover the original plate
-            targets.append(plate_quad(rng, (cx, cy), width, 15, 10, 3))
+        targets = [over_boxed_plate(rng, box, scale, rng.uniform(1.0, 1.1)) for box in record.boxes]
     else:
         if long_side:
             size = (long_side, int(long_side * size[1] / size[0]))
@@ -285,8 +293,7 @@ def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tu
     for quad in targets:
         spec = sample_plate(rng)
         width = float(np.linalg.norm(quad[1] - quad[0]))
-        ppm = float(np.clip(width / 330.0 * 1.3, 0.3, px_per_mm_max))  # render no finer than needed
-        paste(canvas, render(spec, rng, ppm), quad)
+        paste(canvas, render_for_width(spec, rng, width, px_per_mm_max), quad)
         occluded = bool(rng.random() < 0.1)
         if occluded:
             occlude(canvas, quad, rng)
