@@ -1,5 +1,6 @@
 """The renderer and scene composer: text and geometry agree, every glyph renders, seeds repeat."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -8,7 +9,7 @@ from stream_lpr.readpolicy import sharpness
 from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.clips import make_clip
-from stream_lpr.synth.compose import compose, load_scenes
+from stream_lpr.synth.compose import NUMBER_AREA, compose, load_scenes, paste, privacy_mask
 from stream_lpr.synth.crops import SampleDraw, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
@@ -147,6 +148,19 @@ def test_sampling_covers_the_rare_cases():
     assert kei_firsts == set("0123456789")  # kei practice is 4-8, but the reader must read any digit
 
 
+def test_any_kana_share_sets_how_often_the_kana_ignores_the_colour():
+    pools = {"commercial": pf.KANA_COMMERCIAL, "kei_commercial": pf.KANA_KEI_COMMERCIAL}
+
+    def off_rules(any_kana: float) -> float:
+        rng = np.random.default_rng(3)
+        plates = [p for p in (sample_plate(rng, any_kana).text for _ in range(2000)) if p.plate_type in pools]
+        return sum(p.kana not in pools[p.plate_type] for p in plates) / len(plates)
+
+    assert off_rules(0.0) == 0.0
+    assert 0.03 < off_rules(0.08) < 0.13
+    assert off_rules(1.0) > 0.7  # drawn from the whole alphabet: now and then a legal one
+
+
 def test_scenes_are_deterministic_and_labels_lie_on_plates():
     scenes = load_scenes(split="train")
     a = compose(np.random.default_rng(11), scenes)
@@ -264,3 +278,37 @@ def test_training_can_cover_a_side_of_the_plate():
     # The cover spans the crop's full height on one side: a column there is nearly one colour.
     flat_side = lambda crop: min(crop[8:-8, 2:10].std(axis=(0, 1)).max(), crop[8:-8, -10:-2].std(axis=(0, 1)).max())  # noqa: E731
     assert np.median([flat_side(b.crop) for b in covered]) < 0.5 * np.median([flat_side(a.crop) for a in whole])
+
+
+def test_a_privacy_mask_hides_the_number_and_sometimes_the_whole_plate():
+    rng = np.random.default_rng(12)
+    rendered = render(sample_plate(rng), rng, px_per_mm=0.8)
+    quad = np.array([[40, 30], [304, 30], [304, 162], [40, 162]], np.float32)  # 264 x 132 px, head-on
+    canvas = np.full((200, 340, 3), 90, np.uint8)
+    paste(canvas, rendered, quad)
+    u0, v0, u1, v1 = NUMBER_AREA
+    number = (slice(int(30 + 132 * (v0 + 0.05)), int(30 + 132 * (v1 - 0.05))),
+              slice(int(40 + 264 * (u0 + 0.05)), int(40 + 264 * (u1 - 0.05))))
+    upper_row = (slice(34, int(30 + 132 * (v0 - 0.05))), slice(60, 290))
+    changed = lambda a, b, area: float(np.abs(a[area].astype(int) - b[area]).mean())  # noqa: E731
+    upper_kept = upper_hidden = 0
+    for k in range(16):
+        masked = canvas.copy()
+        privacy_mask(masked, quad, np.random.default_rng([12, k]))
+        # The digits' strokes are gone: what is left in their area is smooth.
+        assert changed(masked, canvas, number) > 3.0
+        assert cv2.Laplacian(masked[number], cv2.CV_32F).std() < 0.5 * cv2.Laplacian(canvas[number], cv2.CV_32F).std()
+        upper_kept += changed(masked, canvas, upper_row) == 0.0
+        upper_hidden += changed(masked, canvas, upper_row) > 3.0
+    assert upper_kept >= 8 and upper_hidden >= 1  # most masks hide the number alone, a few the plate
+
+
+def test_masked_and_any_kana_draws_change_only_what_they_say():
+    plain = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0) for k in range(12)]
+    masked = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(mask=1.0))
+              for k in range(12)]
+    assert [a.text for a in plain] == [b.text for b in masked]
+    assert all(np.abs(a.crop.astype(int) - b.crop).mean() > 1.0 for a, b in zip(plain, masked))
+    free = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(any_kana=1.0))
+            for k in range(12)]
+    assert [a.text.plate_type for a in plain] == [b.text.plate_type for b in free]

@@ -238,6 +238,43 @@ def occlude(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> N
         cv2.rectangle(canvas, (int(x1 - (x1 - x0) * frac), int(y0 - 5)), (int(x1 + 5), int(y1 + 5)), colour, -1)
 
 
+# The designation number's area as shares of the plate's width and height (render.py's layout:
+# digits from 75 mm to 315 mm across, 72 mm to 150 mm down a 330 x 165 mm plate).
+NUMBER_AREA = (0.21, 0.41, 0.97, 0.93)
+
+
+def privacy_mask(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """Hides a plate's number as photos published online do: a mosaic, a heavy blur or a flat
+    patch over the designation number, or now and then over the whole plate."""
+    whole = rng.random() < 0.25
+    u0, v0, u1, v1 = (-0.02, -0.04, 1.02, 1.04) if whole else np.array(NUMBER_AREA) + rng.uniform(-0.03, 0.03, 4)
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    to_plate = cv2.getPerspectiveTransform(unit, quad.astype(np.float32))
+    area = cv2.perspectiveTransform(np.array([[[u0, v0], [u1, v0], [u1, v1], [u0, v1]]], np.float32), to_plate)[0]
+    h, w = canvas.shape[:2]
+    x0, y0 = np.maximum(np.floor(area.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(area.max(0)).astype(int) + 1, [w, h])
+    if x1 - x0 < 2 or y1 - y0 < 2:
+        return
+    patch = canvas[y0:y1, x0:x1]
+    plate_h = float(np.linalg.norm(quad[3] - quad[0]))
+    kind = rng.choice(["mosaic", "blur", "flat"], p=[0.45, 0.35, 0.2])
+    if kind == "mosaic":  # cells a sixth to a third of the plate's height
+        cell = max(2.0, plate_h * rng.uniform(0.16, 0.33))
+        small = (max(1, round((x1 - x0) / cell)), max(1, round((y1 - y0) / cell)))
+        hidden = cv2.resize(cv2.resize(patch, small, interpolation=cv2.INTER_AREA), (x1 - x0, y1 - y0),
+                            interpolation=cv2.INTER_NEAREST)
+    elif kind == "blur":
+        hidden = cv2.GaussianBlur(patch, (0, 0), max(1.0, plate_h * rng.uniform(0.15, 0.3)))
+    else:  # a sticker or a painted box, often near the plate's own colour
+        colour = patch.reshape(-1, patch.shape[2]).mean(0) if rng.random() < 0.6 else rng.uniform(0, 255, 3)
+        hidden = np.empty_like(patch)
+        hidden[:] = np.clip(colour + rng.normal(0, 12, 3), 0, 255)
+    inside = np.zeros(patch.shape[:2], np.uint8)
+    cv2.fillConvexPoly(inside, np.round(area - [x0, y0]).astype(np.int32), 1)
+    patch[inside > 0] = hidden[inside > 0]
+
+
 def _overlaps(a: np.ndarray, b: np.ndarray) -> bool:
     (ax0, ay0), (ax1, ay1) = a.min(0), a.max(0)
     (bx0, by0), (bx1, by1) = b.min(0), b.max(0)

@@ -12,9 +12,10 @@ import numpy as np
 from stream_lpr import plate_format as pf
 from stream_lpr.rectify import PLATE_SIZE, rectify
 from stream_lpr.synth import degrade
-from stream_lpr.synth.compose import SceneRecord, _read, occlude, paste, plate_quad, procedural_background
+from stream_lpr.synth.compose import (SceneRecord, _read, occlude, paste, plate_quad, privacy_mask,
+                                      procedural_background)
 from stream_lpr.synth.render import render
-from stream_lpr.synth.sample import sample_plate
+from stream_lpr.synth.sample import ANY_KANA, sample_plate
 
 
 def source_width(rng: np.random.Generator, smallest: float = 40.0, largest: float = 320.0) -> float:
@@ -59,16 +60,21 @@ class SampleDraw:
     """How plates may be drawn unlike the test set's (the defaults): `largest` below 320 px draws
     more small plates (source_width()); `blur` is the share given heavy blur (degrade.camera());
     `occlude` the share with a slice of one side covered (compose.occlude()), whose hidden
-    characters the reader should learn it cannot know rather than guess with confidence."""
+    characters the reader should learn it cannot know rather than guess with confidence;
+    `mask` the share whose number is hidden by a privacy mask (compose.privacy_mask()), just as
+    unknowable; `any_kana` the share whose kana ignores the rules for the plate's colour
+    (sample_kana())."""
     largest: float = 320.0
     blur: float = 0.0
     occlude: float = 0.0
+    mask: float = 0.0
+    any_kana: float = ANY_KANA
 
 
 def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, corner_jitter: float = 0.025,
                   smallest: float = 40.0, draw: SampleDraw = SampleDraw()) -> ReaderSample:
     """One rectified plate crop, as the pipeline would cut it, with its text."""
-    spec = sample_plate(rng)
+    spec = sample_plate(rng, draw.any_kana)
     width = source_width(rng, smallest, draw.largest)
     # Render about 1.5x finer than the crop the reader gets, never finer than the camera sees.
     ppm = float(np.clip(max(width, PLATE_SIZE[0]) / 330.0 * 1.5, 0.35, 0.8))
@@ -79,6 +85,8 @@ def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, co
     paste(canvas, rendered, quad)
     if draw.occlude and rng.random() < draw.occlude:
         occlude(canvas, quad, rng)
+    if draw.mask and rng.random() < draw.mask:
+        privacy_mask(canvas, quad, rng)
     canvas = degrade.camera(degrade.light(canvas, rng), rng, blur=draw.blur)
     # Detector corners are off by a few percent of the plate width; train on the same error.
     noisy = quad + rng.normal(0, corner_jitter * width, quad.shape).astype(np.float32)

@@ -73,8 +73,12 @@ def sample_number(rng: np.random.Generator) -> str:
     return pf.number_display(int(rng.integers(low, high + 1)))
 
 
-def sample_kana(rng: np.random.Generator, plate_type: str) -> str:
-    if rng.random() < 0.08:
+# Share of plates whose kana ignores the rules for its plate type (any letter on any colour).
+ANY_KANA = 0.08
+
+
+def sample_kana(rng: np.random.Generator, plate_type: str, any_kana: float = ANY_KANA) -> str:
+    if rng.random() < any_kana:
         return str(rng.choice(pf.KANA))  # any letter, so the reader never trusts colour alone
     pools = {
         "private": pf.KANA_PRIVATE + pf.KANA_RENTAL + "よ" + pf.LATIN_KANA,
@@ -90,7 +94,7 @@ def sample_plate_type(rng: np.random.Generator) -> str:
     return str(rng.choice(pf.PLATE_TYPES, p=pf.TRAINING_TYPE_SHARE))
 
 
-def sample_plate(rng: np.random.Generator) -> PlateSpec:
+def sample_plate(rng: np.random.Generator, any_kana: float = ANY_KANA) -> PlateSpec:
     plate_type = sample_plate_type(rng)
     graphic_frame = ""
     if plate_type == "graphic":
@@ -99,7 +103,7 @@ def sample_plate(rng: np.random.Generator) -> PlateSpec:
     text = pf.PlateText(
         region=sample_region(rng),
         class_number=sample_class_number(rng, kei),
-        kana=sample_kana(rng, plate_type),
+        kana=sample_kana(rng, plate_type, any_kana),
         number=sample_number(rng),
         plate_type=plate_type,
     )

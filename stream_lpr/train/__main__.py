@@ -51,7 +51,8 @@ def _reader(args: argparse.Namespace) -> None:
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
                        init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width,
-                       draw=SampleDraw(largest=args.max_width, blur=args.blur, occlude=args.occlude))
+                       draw=SampleDraw(largest=args.max_width, blur=args.blur, occlude=args.occlude,
+                                       mask=args.mask, any_kana=args.any_kana))
     print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
 
 
@@ -63,6 +64,8 @@ def _average(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from stream_lpr.synth.sample import ANY_KANA
+
     parser = argparse.ArgumentParser(prog="python -m stream_lpr.train", description=__doc__)
     sub = parser.add_subparsers(dest="model", required=True)
 
@@ -117,6 +120,12 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--occlude", type=float, default=0.0, metavar="SHARE",
                     help="share of training plates with 10-35 %% of one side covered (a pole, a tow bar, a person): "
                          "the reader learns that hidden characters cannot be read instead of guessing them")
+    rd.add_argument("--mask", type=float, default=0.0, metavar="SHARE",
+                    help="share of training plates whose number is hidden by a privacy mask (mosaic, blur or a patch): "
+                         "the reader learns that a masked number cannot be read")
+    rd.add_argument("--any-kana", type=float, default=ANY_KANA, metavar="SHARE",
+                    help="share of training plates whose kana ignores the rules for its colour (the test set's: "
+                         f"{ANY_KANA}): more teaches the reader to read the letter, not guess it from the colour")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
