@@ -19,7 +19,7 @@ from PIL import Image, ImageDraw
 
 from stream_lpr import plate_format as pf
 from stream_lpr.synth import degrade, fonts
-from stream_lpr.synth.render import RenderedPlate, render
+from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, PLATE_MM, RenderedPlate, render
 from stream_lpr.synth.sample import PlateSpec, sample_plate
 
 DEFAULT_SCENES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "scenes"
@@ -238,16 +238,23 @@ def occlude(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> N
         cv2.rectangle(canvas, (int(x1 - (x1 - x0) * frac), int(y0 - 5)), (int(x1 + 5), int(y1 + 5)), colour, -1)
 
 
-# The designation number's area as shares of the plate's width and height (render.py's layout:
-# digits from 75 mm to 315 mm across, 72 mm to 150 mm down a 330 x 165 mm plate).
-NUMBER_AREA = (0.21, 0.41, 0.97, 0.93)
+def _slot_span(first: int, last: int) -> tuple[float, float]:
+    """Designation slots first..last as shares of the plate's width (render.py's layout)."""
+    return (DIGIT_LEFTS_MM[first] - 4.0) / PLATE_MM[0], (DIGIT_LEFTS_MM[last] + DIGIT_BOX_MM[0] + 4.0) / PLATE_MM[0]
 
 
 def privacy_mask(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
     """Hides a plate's number as photos published online do: a mosaic, a heavy blur or a flat
-    patch over the designation number, or now and then over the whole plate."""
-    whole = rng.random() < 0.25
-    u0, v0, u1, v1 = (-0.02, -0.04, 1.02, 1.04) if whole else np.array(NUMBER_AREA) + rng.uniform(-0.03, 0.03, 4)
+    patch over the designation number, over some of its digits (often the last two) or, now and
+    then, over the whole plate."""
+    span = rng.random()
+    if span < 0.2:
+        u0, v0, u1, v1 = -0.02, -0.04, 1.02, 1.04
+    else:
+        first, last = (0, 3) if span < 0.55 else (2, 3) if span < 0.8 else sorted(rng.integers(0, 4, 2))
+        u0, u1 = _slot_span(first, last)
+        v0, v1 = (DIGIT_TOP_MM - 4.0) / PLATE_MM[1], (DIGIT_TOP_MM + DIGIT_BOX_MM[1] + 4.0) / PLATE_MM[1]
+        u0, v0, u1, v1 = np.array([u0, v0, u1, v1]) + rng.uniform(-0.02, 0.02, 4)
     unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
     to_plate = cv2.getPerspectiveTransform(unit, quad.astype(np.float32))
     area = cv2.perspectiveTransform(np.array([[[u0, v0], [u1, v0], [u1, v1], [u0, v1]]], np.float32), to_plate)[0]
