@@ -605,18 +605,13 @@ def main(argv: list[str] | None = None) -> int:
             report["reader"] = evaluate_reader(args.reader, args.plates, args.seed, views=views)
             if views > 1:  # the network alone, for comparison with earlier readers
                 report["reader_one_view"] = evaluate_reader(args.reader, args.plates, args.seed)
-            if args.blurred_plates:
-                report["reader_blurred"] = evaluate_reader(args.reader, args.blurred_plates, args.seed,
-                                                           draw=SampleDraw(blur=1.0), views=views)
-            if args.occluded_plates:
-                report["reader_occluded"] = evaluate_reader(args.reader, args.occluded_plates, args.seed,
-                                                            draw=SampleDraw(occlude=1.0), views=views)
-            if args.masked_plates:
-                report["reader_masked"] = evaluate_reader(args.reader, args.masked_plates, args.seed,
-                                                          draw=SampleDraw(mask=1.0), views=views)
-            if args.any_kana_plates:
-                report["reader_any_kana"] = evaluate_reader(args.reader, args.any_kana_plates, args.seed,
-                                                            draw=SampleDraw(any_kana=1.0), views=views)
+            hard_sets = {"reader_blurred": (args.blurred_plates, SampleDraw(blur=1.0)),
+                         "reader_occluded": (args.occluded_plates, SampleDraw(occlude=1.0)),
+                         "reader_masked": (args.masked_plates, SampleDraw(mask=1.0)),
+                         "reader_any_kana": (args.any_kana_plates, SampleDraw(any_kana=1.0))}
+            for name, (count, draw) in hard_sets.items():
+                if count:
+                    report[name] = evaluate_reader(args.reader, count, args.seed, draw=draw, views=views)
         if "detector" not in args.skip:
             report["detector"] = evaluate_detector(args.detector, args.frames, args.seed, args.conf)
         if "photos" not in args.skip:
