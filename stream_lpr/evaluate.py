@@ -7,9 +7,10 @@ blurred past what a camera usually does (--blurred-plates: defocus or motion), a
 a side covered (--occluded-plates: how often a hidden number is guessed with the confidence the
 pipeline logs), on 500 with the number hidden by a privacy mask (--masked-plates: the same
 question), and on 1000 whose kana breaks the rules for the plate's colour (--any-kana-plates:
-a commercial letter on a private plate, as on 3 of the 4 real photos). Detector: precision, recall, AP50 and mean corner error for plates at least 40
-px wide on (a) synthetic scenes with procedural backgrounds and (b) held-out drives and photo
-sets of ../shared/data/scenes with pasted plates. Photos: the whole product on held-out scenes
+a commercial letter on a private plate, as on 3 of the 4 real photos). Detector: precision,
+recall, AP50 and mean corner error for plates at least 40 px wide on (a) synthetic scenes with
+procedural backgrounds and (b) held-out drives and photo sets of ../shared/data/scenes with
+pasted plates. Photos: the whole product on held-out scenes
 saved as JPEG files, as `run_stream.py --source DIR --csv` runs them (detector, still views,
 vote, CSV): exact match and fields of plates at least 60 px wide, plates with no row, rows on
 no plate and rows with a wrong number; and the exact match of the readable ones among them
