@@ -47,15 +47,21 @@ def test_reader_reads_rendered_plates(reader):
 
 
 @pytest.mark.parametrize("export", ["reader.int8.onnx", "reader.onnx"])
-def test_a_covered_number_is_not_guessed_with_confidence(export):
-    """With a slice of one side covered, hidden digits must come out unsure, so that the
-    pipeline writes no row rather than a made-up number (session 12's reader, never trained on
-    covered plates: 0.23 of these plates; the shipped one 0.035 when committed)."""
+@pytest.mark.parametrize("hidden", ["covered", "masked"])
+def test_a_hidden_number_is_not_guessed_with_confidence(export, hidden):
+    """With a slice of one side covered (a pole, another car) or a privacy mask over all or some
+    of the digits (a mosaic, a blur or a patch, as photos published online have), the hidden
+    digits must come out unsure, so that the pipeline writes no row rather than a made-up number.
+    Guessed with confidence on these plates: covered, 0.23 by session 12's reader (never trained on
+    them); masked, 0.13 by session 14's (never trained on masks); the shipped one 0.025 covered
+    and 0.04 masked when committed."""
     from stream_lpr.evaluate import evaluate_reader
 
-    result = evaluate_reader(WEIGHTS / export, 200, seed=11, draw=SampleDraw(occlude=1.0))
-    assert result["number_wrong_but_trusted"] <= 0.08, result
-    assert result["number_accuracy"] >= 0.5, result  # digits left in view are still read
+    draw = SampleDraw(occlude=1.0) if hidden == "covered" else SampleDraw(mask=1.0)
+    result = evaluate_reader(WEIGHTS / export, 200, seed=11, draw=draw)
+    assert result["number_wrong_but_trusted"] <= 0.06, result
+    if hidden == "covered":
+        assert result["number_accuracy"] >= 0.5, result  # digits left in view are still read
 
 
 def test_reader_confidence_is_low_on_a_blank_crop(reader):
