@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     rd.set_defaults(run_command=_reader)
 
     av = sub.add_parser("average", help="average readers fine-tuned from the same weights into one")
-    av.add_argument("sources", nargs="+", help="reader.pt files")
+    av.add_argument("sources", nargs="+", help="reader.pt files (one named twice weighs twice)")
     av.add_argument("--out", default="weights/reader.pt", help="where the mean and its ONNX exports go")
     av.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
     av.set_defaults(run_command=_average)
