@@ -117,7 +117,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _boxes(quads) -> np.ndarray:
     """(N, 4) xyxy around each (4, 2) quad; (0, 4) for none."""
-    return np.array([[*q.min(0), *q.max(0)] for q in quads], np.float32).reshape(-1, 4)
+    from stream_lpr.synth.compose import quad_box
+
+    return np.array([quad_box(q) for q in quads], np.float32).reshape(-1, 4)
 
 
 def _inside(box: np.ndarray, shape: tuple[int, int]) -> bool:

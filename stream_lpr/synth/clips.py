@@ -19,7 +19,7 @@ import numpy as np
 from stream_lpr import plate_format as pf
 from stream_lpr.synth import degrade
 from stream_lpr.synth.compose import (SceneRecord, _overlaps, _read, over_boxed_plate, paste, plate_quad,
-                                     render_for_width)
+                                     quad_box, render_for_width)
 from stream_lpr.synth.sample import sample_plate
 
 
@@ -34,10 +34,6 @@ class ClipPlate:
 class Clip:
     frames: list[np.ndarray]  # BGR uint8
     plates: list[ClipPlate]
-
-
-def _box(quad: np.ndarray) -> np.ndarray:
-    return np.concatenate([quad.min(0), quad.max(0)]).astype(np.float32)
 
 
 def _drive(rng: np.random.Generator, size: tuple[int, int], frames: int) -> tuple[np.ndarray, np.ndarray]:
@@ -70,10 +66,10 @@ def make_clip(rng: np.random.Generator, scenes: list[SceneRecord], frames: int =
             continue  # the moving plate would pass over it: this car has left
         spec = sample_plate(rng)
         paste(canvas, render_for_width(spec, rng, float(np.ptp(quad[:, 0]))), quad)
-        plates.append(ClipPlate(spec.text, np.tile(_box(quad), (frames, 1)), moving=False))
+        plates.append(ClipPlate(spec.text, np.tile(quad_box(quad), (frames, 1)), moving=False))
     spec = sample_plate(rng)
     rendered = render_for_width(spec, rng, float(widths.max()))
-    plates.append(ClipPlate(spec.text, np.stack([_box(q) for q in path]), moving=True))
+    plates.append(ClipPlate(spec.text, np.stack([quad_box(q) for q in path]), moving=True))
     light = degrade.lighting(rng, canvas.shape)
     images = []
     for quad in path:

@@ -107,14 +107,24 @@ def plate_quad(rng: np.random.Generator, centre: tuple[float, float], width: flo
     return (proj + np.array(centre)).astype(np.float32)
 
 
+def quad_box(quad: np.ndarray) -> np.ndarray:
+    """x1, y1, x2, y2 around a (4, 2) quad."""
+    return np.concatenate([quad.min(0), quad.max(0)]).astype(np.float32)
+
+
+def _pixel_bounds(points: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1: the pixels around `points`, clipped to a picture of `shape`."""
+    x0, y0 = np.maximum(np.floor(points.min(0)).astype(int), 0)
+    x1, y1 = np.minimum(np.ceil(points.max(0)).astype(int) + 1, [shape[1], shape[0]])
+    return x0, y0, x1, y1
+
+
 def paste(canvas: np.ndarray, rendered: RenderedPlate, quad: np.ndarray) -> None:
     """Warps the rendered plate so its corners land on quad, blending by its coverage."""
-    h, w = canvas.shape[:2]
     matrix = cv2.getPerspectiveTransform(rendered.corners, quad.astype(np.float32))
     rh, rw = rendered.alpha.shape
     outline = cv2.perspectiveTransform(np.array([[[0, 0], [rw, 0], [rw, rh], [0, rh]]], np.float32), matrix)[0]
-    x0, y0 = np.maximum(np.floor(outline.min(0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(outline.max(0)).astype(int) + 1, [w, h])
+    x0, y0, x1, y1 = _pixel_bounds(outline, canvas.shape)
     if x1 <= x0 or y1 <= y0:
         return
     shift = np.array([[1, 0, -x0], [0, 1, -y0], [0, 0, 1]], np.float64)
@@ -258,9 +268,7 @@ def privacy_mask(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator)
     unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
     to_plate = cv2.getPerspectiveTransform(unit, quad.astype(np.float32))
     area = cv2.perspectiveTransform(np.array([[[u0, v0], [u1, v0], [u1, v1], [u0, v1]]], np.float32), to_plate)[0]
-    h, w = canvas.shape[:2]
-    x0, y0 = np.maximum(np.floor(area.min(0)).astype(int), 0)
-    x1, y1 = np.minimum(np.ceil(area.max(0)).astype(int) + 1, [w, h])
+    x0, y0, x1, y1 = _pixel_bounds(area, canvas.shape)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return
     patch = canvas[y0:y1, x0:x1]
