@@ -55,6 +55,7 @@ class ReadPolicyConfig:
     still_views: int = _opt(9, 1, 9)  # readpolicy.STILL_VIEWS has 9
     views: int = _opt(3, 1, 5)  # recognition.VIEW_SHIFTS has 5
     min_inside: float = _opt(0.9, 0.0, 1.0)
+    min_edge_gap: float = _opt(0.025, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

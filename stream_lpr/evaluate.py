@@ -6,7 +6,8 @@ pipeline reads a video's plates (and once more at one, the network alone), and o
 blurred past what a camera usually does (--blurred-plates: defocus or motion), and on 500 with
 a side covered (--occluded-plates: how often a hidden number is guessed with the confidence the
 pipeline logs), on 500 with the number hidden by a privacy mask (--masked-plates: the same
-question), and on 1000 whose kana breaks the rules for the plate's colour (--any-kana-plates:
+question), on 500 cut by the frame's edge and cropped along it as the detector does (--cut-plates:
+the same question), and on 1000 whose kana breaks the rules for the plate's colour (--any-kana-plates:
 a commercial letter on a private plate, as on 3 of the 4 real photos). Detector: precision,
 recall, AP50 and mean corner error for plates at least 40 px wide on (a) synthetic scenes with
 procedural backgrounds and (b) held-out drives and photo sets of ../shared/data/scenes with
@@ -588,6 +589,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--masked-plates", type=int, default=500,
                         help="reader test plates whose number is hidden by a privacy mask (0: none): how often the "
                              "hidden number is guessed at a confidence the pipeline would log")
+    parser.add_argument("--cut-plates", type=int, default=500,
+                        help="reader test plates cut 4-40 %% by the frame's edge, cropped along it (0: none): how often "
+                             "a number with digits beyond the edge is read at a confidence the pipeline would log")
     parser.add_argument("--any-kana-plates", type=int, default=1000,
                         help="reader test plates whose kana ignores the rules for the plate's colour (0: none): "
                              "whether the reader reads the letter or guesses it from the colour")
@@ -599,9 +603,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args(argv)
     if (args.plates < 1 or args.frames < 1 or args.photos < 1 or args.videos < 1
-            or min(args.blurred_plates, args.occluded_plates, args.masked_plates, args.any_kana_plates) < 0):
+            or min(args.blurred_plates, args.occluded_plates, args.masked_plates, args.cut_plates,
+                   args.any_kana_plates) < 0):
         parser.error("--plates, --frames, --photos and --videos take 1 or more, --blurred-plates, --occluded-plates, "
-                     "--masked-plates and --any-kana-plates 0 or more (--skip leaves a part out)")
+                     "--masked-plates, --cut-plates and --any-kana-plates 0 or more (--skip leaves a part out)")
     report = {}
     try:
         from stream_lpr.cli import set_overrides
@@ -619,6 +624,7 @@ def main(argv: list[str] | None = None) -> int:
             hard_sets = {"reader_blurred": (args.blurred_plates, SampleDraw(blur=1.0)),
                          "reader_occluded": (args.occluded_plates, SampleDraw(occlude=1.0)),
                          "reader_masked": (args.masked_plates, SampleDraw(mask=1.0)),
+                         "reader_cut": (args.cut_plates, SampleDraw(cut=1.0)),
                          "reader_any_kana": (args.any_kana_plates, SampleDraw(any_kana=1.0))}
             for name, (count, draw) in hard_sets.items():
                 if count:

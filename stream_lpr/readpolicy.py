@@ -63,6 +63,14 @@ def inside_share(corners: np.ndarray, shape: tuple[int, ...]) -> float:
     return float(min(inside / area, 1.0))
 
 
+def edge_gap(corners: np.ndarray, shape: tuple[int, ...]) -> float:
+    """Pixels between a plate quad and the nearest edge of an image of `shape` (negative when
+    a corner lies outside)."""
+    c = np.asarray(corners, np.float32)
+    h, w = shape[:2]
+    return float(min(c[:, 0].min(), c[:, 1].min(), w - c[:, 0].max(), h - c[:, 1].max()))
+
+
 def sharpness(crop: np.ndarray) -> float:
     """Variance of the Laplacian: low for blurred or out-of-focus plates."""
     gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
@@ -83,16 +91,26 @@ class ReadPolicy:
         return last is None or t - last >= 1.0 / self.config.max_reads_per_s - 1e-6
 
     def geometry_ok(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
+        """A video frame's plate: wide and frontal enough, in view and clear of the frame's edge."""
         width, frontal = quad_geometry(corners)
         return (width >= self.config.min_width_px and frontal >= self.config.min_frontalness
-                and self.in_view(corners, shape))
+                and self.in_view(corners, shape) and self.clear_of_edge(corners, shape))
 
     def in_view(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
         """False when the corners put more of the plate outside the frame than `min_inside`
-        allows: its hidden characters would be guesses (a plate entering a video is read once
-        in view). The detector mostly puts a cut plate's corners on the frame edge, which
-        passes: the reader's confidence has to judge those."""
+        allows: its hidden characters would be guesses."""
         return inside_share(corners, shape) >= self.config.min_inside
+
+    def clear_of_edge(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
+        """False when the corners come closer to the frame's edge than `min_edge_gap` of the
+        plate's width. The detector was never shown corners outside the frame, so it mostly
+        draws a cut plate along the edge (or a whole plate squeezed just inside it), which
+        in_view passes. Video only: a plate entering the frame is read a moment later, whole,
+        while a still has one chance and the reader (trained on cut plates) judges it."""
+        if not self.config.min_edge_gap:
+            return True
+        width, _ = quad_geometry(corners)
+        return edge_gap(corners, shape) >= self.config.min_edge_gap * width
 
     def judge(self, corners: np.ndarray, crop: np.ndarray) -> CropQuality | None:
         """The crop's quality, or None when it is not worth a read."""

@@ -36,9 +36,22 @@ def test_a_plate_mostly_out_of_the_frame_is_not_read():
     policy = ReadPolicy(ReadPolicyConfig())  # min_inside 0.9
     shape = (120, 200, 3)
     assert policy.geometry_ok(quad(100, 50) + np.float32([10, 10]), shape)
-    assert policy.geometry_ok(quad(100, 50) + np.float32([10, 73]), shape)  # 4 % cut: the rim, no characters
-    assert not policy.geometry_ok(quad(100, 50) + np.float32([10, 85]), shape)  # 30 % cut
-    assert ReadPolicy(ReadPolicyConfig(min_inside=0.0)).geometry_ok(quad(100, 50) + np.float32([10, 85]), shape)
+    assert policy.in_view(quad(100, 50) + np.float32([10, 73]), shape)  # 4 % cut: the rim, no characters
+    assert not policy.in_view(quad(100, 50) + np.float32([10, 85]), shape)  # 30 % cut
+    assert ReadPolicy(ReadPolicyConfig(min_inside=0.0)).in_view(quad(100, 50) + np.float32([10, 85]), shape)
+
+
+def test_a_video_plate_along_the_frame_edge_waits_until_clear_of_it():
+    """The detector draws a cut plate's corners along the edge: in video such a plate is read
+    once it is min_edge_gap (2.5 %) of its width clear of the edge; a still is still read."""
+    policy = ReadPolicy(ReadPolicyConfig())
+    shape = (120, 200, 3)
+    along = quad(100, 50) + np.float32([99, 10])  # its right side 1 px from the edge
+    clear = quad(100, 50) + np.float32([96, 10])  # 4 px
+    assert not policy.geometry_ok(along, shape) and policy.in_view(along, shape)
+    assert policy.geometry_ok(clear, shape)
+    assert not policy.geometry_ok(quad(100, 50) + np.float32([10, 68]), shape)  # 2 px above the bottom
+    assert ReadPolicy(ReadPolicyConfig(min_edge_gap=0.0)).geometry_ok(along, shape)
 
 
 def test_sharpness_orders_blur():

@@ -12,7 +12,7 @@ from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.clips import make_clip
 from stream_lpr.synth.compose import compose, load_scenes, paste, privacy_mask
-from stream_lpr.synth.crops import SampleDraw, reader_sample, source_width
+from stream_lpr.synth.crops import SampleDraw, cut_by_frame_edge, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
 
@@ -310,12 +310,38 @@ def test_a_privacy_mask_hides_digits_and_sometimes_the_whole_plate():
     assert upper_kept >= 12 and upper_hidden >= 2  # now and then the whole plate
 
 
-def test_masked_and_any_kana_draws_change_only_what_they_say():
+def test_a_frame_edge_cuts_the_plate_and_the_crop_follows_the_edge():
+    """cut_by_frame_edge: what is left of the frame ends inside the plate, and the corners are
+    those of its visible part, along the new edge, as the detector draws a cut plate."""
+    quad = np.array([[40, 30], [304, 30], [304, 162], [40, 162]], np.float32)  # head-on, 264 x 132 px
+    sides = set()
+    for k in range(30):
+        canvas = np.zeros((200, 340, 3), np.uint8)
+        left, visible = cut_by_frame_edge(canvas, quad, np.random.default_rng([13, k]))
+        h, w = left.shape[:2]
+        assert (h, w) != (200, 340) and visible.min() >= -0.5 and visible[:, 0].max() <= w + 0.5 and visible[:, 1].max() <= h + 0.5
+        if h < 200:  # the bottom
+            sides.add("bottom")
+            assert visible[2:, 1] == pytest.approx([h, h], abs=1) and 0.55 <= (h - 30) / 132 <= 0.97
+        else:
+            side = "left" if visible[0, 0] < 1 else "right"  # the plate starts at the new left edge
+            sides.add(side)
+            shown = visible[1, 0] - visible[0, 0]
+            assert 0.55 <= shown / 264 <= 0.97
+            assert (visible[[0, 3], 0] if side == "left" else visible[[1, 2], 0] - w) == pytest.approx([0, 0], abs=1)
+    assert sides == {"left", "right", "bottom"}
+
+
+def test_masked_cut_and_any_kana_draws_change_only_what_they_say():
     plain = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0) for k in range(12)]
     masked = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(mask=1.0))
               for k in range(12)]
     assert [a.text for a in plain] == [b.text for b in masked]
     assert all(np.abs(a.crop.astype(int) - b.crop).mean() > 1.0 for a, b in zip(plain, masked))
+    cut = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(cut=1.0))
+           for k in range(12)]
+    assert [a.text for a in plain] == [b.text for b in cut]
+    assert all(np.abs(a.crop.astype(int) - b.crop).mean() > 1.0 for a, b in zip(plain, cut))
     free = [reader_sample(np.random.default_rng([7, k]), None, smallest=100.0, draw=SampleDraw(any_kana=1.0))
             for k in range(12)]
     assert [a.text.plate_type for a in plain] == [b.text.plate_type for b in free]

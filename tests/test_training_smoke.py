@@ -27,7 +27,7 @@ def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     args = ["reader", "--run", str(run), "--weights", str(weights), "--data", str(tmp_path / "shards"),
             "--batch", "4", "--workers", "0", "--val-size", "8", "--calibration-plates", "16"]
     assert train_main(args + ["--steps", "2", "--width", "24", "--max-width", "100", "--blur", "0.5", "--occlude", "0.5",
-                                "--mask", "0.5", "--any-kana", "0.5"]) == 0
+                                "--mask", "0.5", "--any-kana", "0.5", "--cut", "0.5"]) == 0
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
     assert train_main(args + ["--steps", "3"]) == 0  # resumes at step 2 and does one more
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)

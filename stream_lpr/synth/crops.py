@@ -63,12 +63,42 @@ class SampleDraw:
     characters the reader should learn it cannot know rather than guess with confidence;
     `mask` the share whose number is hidden by a privacy mask (compose.privacy_mask()), just as
     unknowable; `any_kana` the share whose kana ignores the rules for the plate's colour
-    (sample_kana())."""
+    (sample_kana()); `cut` the share cut by the frame's edge (cut_by_frame_edge())."""
     largest: float = 320.0
     blur: float = 0.0
     occlude: float = 0.0
     mask: float = 0.0
     any_kana: float = ANY_KANA
+    cut: float = 0.0
+
+
+def cut_by_frame_edge(canvas: np.ndarray, quad: np.ndarray,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The frame ends 4-40 % of the way into a plate (from its left, right or bottom side);
+    returns what is left of the canvas and the corners of the plate's visible part. The
+    detector was never shown corners outside the frame, so it draws a cut plate along the
+    edge, and its crop is the visible part stretched to a whole plate's shape: the characters
+    beyond the edge are not in it, and the reader should learn that rather than read the ones
+    it sees as a shorter number."""
+    share = rng.uniform(0.04, 0.4)
+    side = rng.choice(["left", "right", "bottom"], p=[0.4, 0.4, 0.2])
+    tl, tr, br, bl = quad.astype(np.float32)
+    if side == "bottom":  # a plate low in a close car's frame
+        edge = int(round(float(max(bl[1], br[1]) - share * np.linalg.norm(bl - tl))))
+        frac_l = (edge - tl[1]) / max(bl[1] - tl[1], 1e-3)
+        frac_r = (edge - tr[1]) / max(br[1] - tr[1], 1e-3)
+        visible = np.array([tl, tr, tr + (br - tr) * frac_r, tl + (bl - tl) * frac_l], np.float32)
+        return canvas[:edge], visible
+    width = float(np.linalg.norm(tr - tl))
+    if side == "left":
+        edge = int(round(float(min(tl[0], bl[0]) + share * width)))
+        ft, fb = (edge - tl[0]) / max(tr[0] - tl[0], 1e-3), (edge - bl[0]) / max(br[0] - bl[0], 1e-3)
+        visible = np.array([tl + (tr - tl) * ft, tr, br, bl + (br - bl) * fb], np.float32) - [edge, 0]
+        return canvas[:, edge:], visible.astype(np.float32)
+    edge = int(round(float(max(tr[0], br[0]) - share * width)))
+    ft, fb = (edge - tl[0]) / max(tr[0] - tl[0], 1e-3), (edge - bl[0]) / max(br[0] - bl[0], 1e-3)
+    visible = np.array([tl, tl + (tr - tl) * ft, bl + (br - bl) * fb, bl], np.float32)
+    return canvas[:, :edge], visible
 
 
 def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, corner_jitter: float = 0.025,
@@ -88,6 +118,8 @@ def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, co
     if draw.mask and rng.random() < draw.mask:
         privacy_mask(canvas, quad, rng)
     canvas = degrade.camera(degrade.light(canvas, rng), rng, blur=draw.blur)
+    if draw.cut and rng.random() < draw.cut:
+        canvas, quad = cut_by_frame_edge(canvas, quad, rng)
     # Detector corners are off by a few percent of the plate width; train on the same error.
     noisy = quad + rng.normal(0, corner_jitter * width, quad.shape).astype(np.float32)
     if rng.random() < 0.3:  # a whole-quad scale error: boxes a bit too tight or too loose

@@ -52,7 +52,7 @@ def _reader(args: argparse.Namespace) -> None:
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
                        init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width,
                        draw=SampleDraw(largest=args.max_width, blur=args.blur, occlude=args.occlude,
-                                       mask=args.mask, any_kana=args.any_kana))
+                                       mask=args.mask, any_kana=args.any_kana, cut=args.cut))
     print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
 
 
@@ -126,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--any-kana", type=float, default=ANY_KANA, metavar="SHARE",
                     help="share of training plates whose kana ignores the rules for its colour (the test set's: "
                          f"{ANY_KANA}): more teaches the reader to read the letter, not guess it from the colour")
+    rd.add_argument("--cut", type=float, default=0.0, metavar="SHARE",
+                    help="share of training plates cut 4-40 %% by the frame's edge and cropped the way the detector "
+                         "draws them (the visible part stretched): the reader learns that the characters beyond cannot be read")
     rd.add_argument("--device", default="cpu")
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
