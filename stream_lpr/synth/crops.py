@@ -72,6 +72,11 @@ class SampleDraw:
     cut: float = 0.0
 
 
+def _point_at(a: np.ndarray, b: np.ndarray, value: float, axis: int) -> np.ndarray:
+    """The point of segment a-b whose coordinate `axis` (0: x, 1: y) is `value`."""
+    return a + (b - a) * ((value - a[axis]) / max(b[axis] - a[axis], 1e-3))
+
+
 def cut_by_frame_edge(canvas: np.ndarray, quad: np.ndarray,
                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The frame ends 4-40 % of the way into a plate (from its left, right or bottom side);
@@ -85,19 +90,15 @@ def cut_by_frame_edge(canvas: np.ndarray, quad: np.ndarray,
     tl, tr, br, bl = quad.astype(np.float32)
     if side == "bottom":  # a plate low in a close car's frame
         edge = int(round(float(max(bl[1], br[1]) - share * np.linalg.norm(bl - tl))))
-        frac_l = (edge - tl[1]) / max(bl[1] - tl[1], 1e-3)
-        frac_r = (edge - tr[1]) / max(br[1] - tr[1], 1e-3)
-        visible = np.array([tl, tr, tr + (br - tr) * frac_r, tl + (bl - tl) * frac_l], np.float32)
+        visible = np.array([tl, tr, _point_at(tr, br, edge, 1), _point_at(tl, bl, edge, 1)], np.float32)
         return canvas[:edge], visible
     width = float(np.linalg.norm(tr - tl))
     if side == "left":
         edge = int(round(float(min(tl[0], bl[0]) + share * width)))
-        ft, fb = (edge - tl[0]) / max(tr[0] - tl[0], 1e-3), (edge - bl[0]) / max(br[0] - bl[0], 1e-3)
-        visible = np.array([tl + (tr - tl) * ft, tr, br, bl + (br - bl) * fb], np.float32) - [edge, 0]
-        return canvas[:, edge:], visible.astype(np.float32)
+        visible = np.array([_point_at(tl, tr, edge, 0), tr, br, _point_at(bl, br, edge, 0)], np.float32)
+        return canvas[:, edge:], (visible - [edge, 0]).astype(np.float32)
     edge = int(round(float(max(tr[0], br[0]) - share * width)))
-    ft, fb = (edge - tl[0]) / max(tr[0] - tl[0], 1e-3), (edge - bl[0]) / max(br[0] - bl[0], 1e-3)
-    visible = np.array([tl, tl + (tr - tl) * ft, bl + (br - bl) * fb, bl], np.float32)
+    visible = np.array([tl, _point_at(tl, tr, edge, 0), _point_at(bl, br, edge, 0), bl], np.float32)
     return canvas[:, :edge], visible
 
 
