@@ -94,23 +94,20 @@ class ReadPolicy:
         """A video frame's plate: wide and frontal enough, in view and clear of the frame's edge."""
         width, frontal = quad_geometry(corners)
         return (width >= self.config.min_width_px and frontal >= self.config.min_frontalness
-                and self.in_view(corners, shape) and self.clear_of_edge(corners, shape))
+                and self.in_view(corners, shape) and self.clear_of_edge(corners, shape, width))
 
     def in_view(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
         """False when the corners put more of the plate outside the frame than `min_inside`
         allows: its hidden characters would be guesses."""
         return inside_share(corners, shape) >= self.config.min_inside
 
-    def clear_of_edge(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
+    def clear_of_edge(self, corners: np.ndarray, shape: tuple[int, ...], width: float) -> bool:
         """False when the corners come closer to the frame's edge than `min_edge_gap` of the
-        plate's width. The detector was never shown corners outside the frame, so it mostly
+        plate's `width` (quad_geometry's). The detector was never shown corners outside the frame, so it mostly
         draws a cut plate along the edge (or a whole plate squeezed just inside it), which
         in_view passes. Video only: a plate entering the frame is read a moment later, whole,
         while a still has one chance and the reader (trained on cut plates) judges it."""
-        if not self.config.min_edge_gap:
-            return True
-        width, _ = quad_geometry(corners)
-        return edge_gap(corners, shape) >= self.config.min_edge_gap * width
+        return not self.config.min_edge_gap or edge_gap(corners, shape) >= self.config.min_edge_gap * width
 
     def judge(self, corners: np.ndarray, crop: np.ndarray) -> CropQuality | None:
         """The crop's quality, or None when it is not worth a read."""
