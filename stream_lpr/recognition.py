@@ -32,11 +32,32 @@ def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
 
 
+class _Residual(nn.Module):
+    """x + a 3 x 3 convolution of x. The BatchNorm's scale starts at zero, so a trained network
+    deepened with this block computes what it did before, and training grows the new layer
+    from there (Net2Net's deepening; the ReLU before it made x non-negative already)."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, 1, 1, bias=False)
+        self.bn = nn.BatchNorm2d(channels)
+        nn.init.zeros_(self.bn.weight)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(x + self.bn(self.conv(x)))
+
+
+# Where the residual blocks of a deepened reader go: after these layers of `features` (the
+# 16 x 32 layer, then the last 8 x 16 one), where the strokes of the region name are still
+# a few cells apart.
+_DEEPEN_AFTER = (3, 6)
+
+
 class ReaderNet(nn.Module):
     """64 x 128 BGR plate -> logits per head. Width 16: about 50 M multiply-adds per plate;
-    24: about 110 M; 28 (the shipped reader): about 150 M."""
+    24: about 110 M; 28: about 150 M; 28 with depth 2 (the shipped reader): about 270 M."""
 
-    def __init__(self, width: int = 16, hidden: int = 384):
+    def __init__(self, width: int = 16, hidden: int = 384, depth: int = 0):
         super().__init__()
         w = width
         self.features = nn.Sequential(
@@ -45,12 +66,20 @@ class ReaderNet(nn.Module):
             _block(2 * w, 4 * w), nn.MaxPool2d(2),  # 8 x 16
             _block(4 * w, 8 * w), _block(8 * w, 8 * w), nn.MaxPool2d(2),  # 4 x 8
         )
+        # A separate list, not spliced into `features`: weights saved before deepening keep their names.
+        channels = {3: 4 * w, 6: 8 * w}
+        self.extra = nn.ModuleList(_Residual(channels[i]) for i in _DEEPEN_AFTER[:depth])
         # Flattening keeps where each feature is: the fields sit at fixed places on the plate.
         self.neck = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(8 * w * 4 * 8, hidden), nn.ReLU(inplace=True))
         self.heads = nn.ModuleDict({name: nn.Linear(hidden, size) for name, size in HEADS.items()})
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        z = self.neck(self.features(x))
+        extra = dict(zip(_DEEPEN_AFTER, self.extra))
+        for index, layer in enumerate(self.features):
+            x = layer(x)
+            if index in extra:
+                x = extra[index](x)
+        z = self.neck(x)
         return {name: head(z) for name, head in self.heads.items()}
 
 

@@ -19,20 +19,22 @@ from stream_lpr.recognition import PlateReader, ReaderNet, to_tensor
 from stream_lpr.synth.crops import reader_sample
 from stream_lpr.train.__main__ import main as train_main
 from stream_lpr.train.detector import _train_on_every_core, build_dataset, train
-from stream_lpr.train.reader import SampleBank, prune_shards, widen, write_shard
+from stream_lpr.train.reader import SampleBank, prune_shards, write_shard
 
 
 def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
     run, weights = tmp_path / "run", tmp_path / "weights"
     args = ["reader", "--run", str(run), "--weights", str(weights), "--data", str(tmp_path / "shards"),
             "--batch", "4", "--workers", "0", "--val-size", "8", "--calibration-plates", "16"]
-    assert train_main(args + ["--steps", "2", "--width", "24", "--max-width", "100", "--blur", "0.5", "--occlude", "0.5",
-                                "--mask", "0.5", "--any-kana", "0.5", "--cut", "0.5"]) == 0
+    assert train_main(args + ["--steps", "2", "--width", "24", "--depth", "1", "--block-lr-scale", "5", "--max-width", "100",
+                                "--blur", "0.5", "--occlude", "0.5", "--mask", "0.5", "--any-kana", "0.5", "--cut", "0.5"]) == 0
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 2
     assert train_main(args + ["--steps", "3"]) == 0  # resumes at step 2 and does one more
     checkpoint = torch.load(run / "checkpoint.pt", weights_only=False)
     assert checkpoint["step"] == 3
-    assert checkpoint["config"]["width"] == 24  # the resumed run kept its network's width
+    assert checkpoint["config"]["width"] == 24 and checkpoint["config"]["depth"] == 1  # the resumed run kept its network's shape
+    rest, blocks = checkpoint["optimizer"]["param_groups"]
+    assert blocks["lr"] == pytest.approx(5 * rest["lr"])  # the residual block's own learning rate survived the resume
     assert torch.load(weights / "reader.pt", weights_only=True)["config"]["width"] == 24
     assert len(list((tmp_path / "shards").glob("shard_*.npz"))) == 1  # the resumed run reused the rendered plates
     for name in ("reader.pt", "reader.onnx", "reader.int8.onnx"):  # the exports are written with the weights
@@ -63,32 +65,37 @@ def test_averaging_readers_writes_their_mean_and_refuses_different_shapes(tmp_pa
     assert "different shapes" in capsys.readouterr().err
 
 
-def test_a_wider_run_from_trained_weights_starts_as_the_same_reader(tmp_path):
+@pytest.mark.parametrize("grow", ["width", "depth"])
+def test_a_wider_or_deeper_run_from_trained_weights_starts_as_the_same_reader(tmp_path, capsys, grow):
     shipped = torch.load(ROOT / "weights" / "reader.pt", weights_only=True)
-    width = shipped["config"]["width"]
-    wide = ReaderNet(**{**shipped["config"], "width": width + 8}).eval()
-    wide.load_state_dict(widen(shipped["model"], width + 8, seed=3))
-    narrow = ReaderNet(**shipped["config"]).eval()
-    narrow.load_state_dict(shipped["model"])
+    # The shipped convolutions without any residual blocks: a trained reader that can grow both ways.
+    config = {**shipped["config"], "depth": 0}
+    start = {k: v for k, v in shipped["model"].items() if not k.startswith("extra.")}
+    torch.save({"model": start, "config": config}, tmp_path / "start.pt")
+    grown = {**config, "width": config["width"] + 8} if grow == "width" else {**config, "depth": 2}
+    # --steps 0 writes the grown start, for several runs to share (a widening's split is random)
+    weights = tmp_path / "weights"
+    args = ["reader", "--run", str(tmp_path / "run"), "--weights", str(weights), "--data", str(tmp_path / "shards"),
+            "--workers", "0", "--steps", "0", "--calibration-plates", "16"]
+    assert train_main(args + ["--init", str(tmp_path / "start.pt"), f"--{grow}", str(grown[grow])]) == 0
+    written = torch.load(weights / "reader.pt", weights_only=True)
+    assert written["config"] == grown
+
+    before, after = ReaderNet(**config).eval(), ReaderNet(**grown).eval()
+    before.load_state_dict(start)
+    after.load_state_dict(written["model"])
     rng = np.random.default_rng(4)
     crops = to_tensor(np.stack([reader_sample(rng, None).crop for _ in range(6)]))
     with torch.no_grad():
-        before, after = narrow(crops), wide(crops)
-    for name in before:
-        torch.testing.assert_close(after[name], before[name], atol=2e-4, rtol=1e-4)
+        expected, got = before(crops), after(crops)
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], atol=2e-4, rtol=1e-4)
 
-    # --steps 0 writes the widened start, for several runs to share (the split is random)
-    weights = tmp_path / "weights"
-    assert train_main(["reader", "--init", str(ROOT / "weights" / "reader.pt"), "--width", str(width + 8),
-                       "--run", str(tmp_path / "run"), "--weights", str(weights), "--data", str(tmp_path / "shards"),
-                       "--workers", "0", "--steps", "0", "--calibration-plates", "16"]) == 0
-    written = torch.load(weights / "reader.pt", weights_only=True)
-    assert written["config"]["width"] == width + 8
-    wide.load_state_dict(written["model"])
-    with torch.no_grad():
-        after = wide(crops)
-    for name in before:
-        torch.testing.assert_close(after[name], before[name], atol=2e-4, rtol=1e-4)
+    if grow == "depth":  # widening splits the convolutions a residual block adds to: refused
+        capsys.readouterr()
+        assert train_main(args + ["--init", str(weights / "reader.pt"), "--width", str(config["width"] + 8),
+                                  "--run", str(tmp_path / "run2")]) == 1
+        assert "widen a reader before deepening it" in capsys.readouterr().err
 
 
 def test_reader_training_stops_at_its_time_budget(tmp_path):

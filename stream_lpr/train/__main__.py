@@ -51,6 +51,7 @@ def _reader(args: argparse.Namespace) -> None:
                        seed=args.seed, workers=args.workers, lr=args.lr, device=args.device,
                        val_size=args.val_size, data_dir=Path(args.data), bank_size=args.bank_size,
                        init=Path(args.init) if args.init else None, minutes=args.minutes, width=args.width,
+                       depth=args.depth, block_lr_scale=args.block_lr_scale,
                        draw=SampleDraw(largest=args.max_width, blur=args.blur, occlude=args.occlude,
                                        mask=args.mask, any_kana=args.any_kana, cut=args.cut))
     print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
@@ -105,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--width", type=int, default=16,
                     help="channels of the first layer (float, one CPU core: 16: 1.1 ms a plate, 24: 2.8-4.7 ms, 28: 3.8-6.4 ms; int8 "
                          "1.4-1.8x faster); --init weights keep theirs, or are widened to a larger --width as the same function")
+    rd.add_argument("--depth", type=int, default=0, choices=(0, 1, 2),
+                    help="residual blocks added after the 16 x 32 and the last 8 x 16 layer (each about +40 %% "
+                         "multiply-adds at width 28); --init weights keep theirs, or are deepened as the same function")
+    rd.add_argument("--block-lr-scale", type=float, default=1.0, metavar="X",
+                    help="learning rate of the residual blocks as a multiple of --lr (blocks just added by --depth start "
+                         "at zero and barely grow at a fine-tune's rate)")
     rd.add_argument("--bank-size", type=int, default=160_000, help="rendered plates kept in memory")
     rd.add_argument("--steps", type=int, default=30000)
     rd.add_argument("--minutes", type=float, default=None, help="stop after this long; the learning rate decays over it")

@@ -179,6 +179,8 @@ def widen(weights: dict[str, torch.Tensor], new_width: int, seed: int = 0) -> di
     (Net2Net's widening): every new channel copies a random old one, and the layer after it
     splits that channel's outgoing weights between the copies. The split is uneven and random,
     so the copies get different gradients and can grow apart in training."""
+    if any(k.startswith("extra.") for k in weights):
+        raise StreamLprError("widen a reader before deepening it, not after")
     rng = np.random.default_rng(seed)
     weights = {k: v.detach().cpu() for k, v in weights.items()}  # the run may have loaded them onto a GPU
     wide = ReaderNet(width=new_width, hidden=weights["neck.2.weight"].shape[0])
@@ -201,6 +203,14 @@ def widen(weights: dict[str, torch.Tensor], new_width: int, seed: int = 0) -> di
     columns = (source[:, None] * cells + np.arange(cells)[None, :]).reshape(-1)
     out["neck.2.weight"] = linear[:, columns] * torch.from_numpy(np.repeat(share, cells)).float()[None, :]
     return out
+
+
+def deepen(weights: dict[str, torch.Tensor], config: dict, depth: int) -> dict[str, torch.Tensor]:
+    """A trained reader's weights for the same network with `depth` residual blocks, computing
+    the same function: the new blocks start as the identity (recognition._Residual)."""
+    deep = ReaderNet(**{**config, "depth": depth}).state_dict()
+    deep.update({k: v.detach().cpu() for k, v in weights.items()})
+    return deep
 
 
 def _split_shares(copy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -240,7 +250,7 @@ def average_weights(sources: list[Path], out: Path) -> Path:
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
           lr: float = 2e-3, device: str = "cpu", val_size: int = 512, data_dir: Path | None = None,
           init: Path | None = None, bank_size: int = 160_000, minutes: float | None = None, width: int = 16,
-          draw: SampleDraw = SampleDraw()) -> Path:
+          depth: int = 0, block_lr_scale: float = 1.0, draw: SampleDraw = SampleDraw()) -> Path:
     """Trains for `steps` steps, or until `minutes` have passed when given (the learning rate
     then decays over the time instead of the steps). `draw`: how training plates differ from the
     test set's (the validation plates are drawn as the test set's)."""
@@ -254,13 +264,22 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     state = torch.load(source, map_location=device, weights_only=not resume) if source else None
     # Weights carry their network's shape; a run from them keeps it, unless --width asks a new
     # run for a wider network: that starts as the same function (widen()).
-    config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384}
+    config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384, "depth": depth}
     if state is not None and not resume and width > config["width"]:
         state = {"model": widen(state["model"], width, seed), "config": {**config, "width": width}}
         print(f"widened the weights in {init} from {config['width']} to {width} channels")
         config = state["config"]
+    if state is not None and not resume and depth > config.get("depth", 0):
+        state = {"model": deepen(state["model"], config, depth), "config": {**config, "depth": depth}}
+        print(f"deepened the weights in {init} to {depth} residual blocks")
+        config = state["config"]
     model = ReaderNet(**config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
+    # Residual blocks just added start at zero and have everything to learn, while the trained
+    # layers around them should move little: the blocks may get a larger learning rate.
+    blocks = [p for name, p in model.named_parameters() if name.startswith("extra.")]
+    rest = [p for name, p in model.named_parameters() if not name.startswith("extra.")]
+    groups = [{"params": rest, "scale": 1.0}] + ([{"params": blocks, "scale": block_lr_scale}] if blocks else [])
+    optimizer = torch.optim.AdamW(groups, lr=lr, weight_decay=1e-4)
     if state is not None:
         model.load_state_dict(state["model"])
     if resume:
@@ -311,7 +330,7 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
             loss.backward()
             progress = None if minutes is None else (time.time() - began) / (60 * minutes)
             for group in optimizer.param_groups:
-                group["lr"] = learning_rate(step, steps, lr, progress)
+                group["lr"] = learning_rate(step, steps, lr, progress) * group["scale"]
             optimizer.step()
             value = loss.item()
             running = value if running is None else 0.98 * running + 0.02 * value
