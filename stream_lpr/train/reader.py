@@ -262,8 +262,9 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     resume = checkpoint_path.exists()
     source = checkpoint_path if resume else init
     state = torch.load(source, map_location=device, weights_only=not resume) if source else None
-    # Weights carry their network's shape; a run from them keeps it, unless --width asks a new
-    # run for a wider network: that starts as the same function (widen()).
+    # Weights carry their network's shape; a run from them keeps it, unless --width or --depth
+    # asks a new run for a wider or deeper network: that starts as the same function (widen(),
+    # deepen()).
     config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384, "depth": depth}
     if state is not None and not resume and width > config["width"]:
         state = {"model": widen(state["model"], width, seed), "config": {**config, "width": width}}
