@@ -70,8 +70,7 @@ class ReaderNet(nn.Module):
             _block(4 * w, 8 * w), _block(8 * w, 8 * w), nn.MaxPool2d(2),  # 4 x 8
         )
         # A separate list, not spliced into `features`: weights saved before deepening keep their names.
-        channels = {3: 4 * w, 6: 8 * w}
-        self.extra = nn.ModuleList(_Residual(channels[i]) for i in _DEEPEN_AFTER[:depth])
+        self.extra = nn.ModuleList(_Residual(self.features[i][0].out_channels) for i in _DEEPEN_AFTER[:depth])
         # Flattening keeps where each feature is: the fields sit at fixed places on the plate.
         self.neck = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(8 * w * 4 * 8, hidden), nn.ReLU(inplace=True))
         self.heads = nn.ModuleDict({name: nn.Linear(hidden, size) for name, size in HEADS.items()})

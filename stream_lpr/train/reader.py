@@ -232,10 +232,12 @@ def average_weights(sources: list[Path], out: Path) -> Path:
     """Writes the mean of several readers' weights. Runs fine-tuned from the same weights stay
     close enough for their mean to be a network too, and it reads better than any of them."""
     states = [torch.load(path, map_location="cpu", weights_only=True) for path in sources]
-    config = states[0].get("config", {})
-    if any(state.get("config", {}) != config for state in states):
+    # Files from before --depth existed leave it out: they are depth 0, the same shape.
+    shapes = [{"depth": 0, **state.get("config", {})} for state in states]
+    config = shapes[0]
+    if any(shape != config for shape in shapes):
         raise StreamLprError("cannot average readers of different shapes: " + ", ".join(
-            f"{path} {state.get('config', {})}" for path, state in zip(sources, states)))
+            f"{path} {shape}" for path, shape in zip(sources, shapes)))
     model = ReaderNet(**config)
     mean = {}
     for name, value in model.state_dict().items():
