@@ -189,14 +189,15 @@ def test_photos_are_read_end_to_end_through_the_real_pipeline():
     from stream_lpr.evaluate import evaluate_photos
 
     result = evaluate_photos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx", 12, seed=99)
-    # 15 plates >= 60 px, 13 of them readable (the others cut by the frame edge or occluded).
-    # When committed (session 10's reader; the same with session 11's detector): all 13 read exactly, 14 of 15 numbers right (no row
-    # for one cut or occluded plate), every readable plate with a row and none on a non-plate.
-    # A guard a plate below that; `python -m stream_lpr.evaluate` gives the 150-photo figure.
-    assert result["plates_at_least_60px"] == 15 and result["readable_plates"] == 13
-    assert result["exact_match"] >= 12 / 15 and result["number_accuracy"] >= 13 / 15
-    assert result["exact_match_readable"] >= 12 / 13 and result["readable_without_a_row"] <= 1
-    assert result["rows_on_no_plate"] <= 1
+    # 14 plates >= 60 px, 12 of them readable (the others cut by the frame edge or occluded).
+    # When committed (session 19's reader and sampler): 10 of the 12 read exactly, 12 of 14 numbers
+    # right (no row for the 2 unreadable ones), every readable plate with a row, no row on a
+    # non-plate or with a wrong number. A guard a plate below that; `python -m stream_lpr.evaluate`
+    # gives the 150-photo figure.
+    assert result["plates_at_least_60px"] == 14 and result["readable_plates"] == 12
+    assert result["exact_match"] >= 9 / 14 and result["number_accuracy"] >= 11 / 14
+    assert result["exact_match_readable"] >= 9 / 12 and result["readable_without_a_row"] <= 1
+    assert result["rows_on_no_plate"] <= 1 and result["rows_with_a_wrong_number"] <= 1
 
 
 def test_videos_are_read_end_to_end_through_the_real_pipeline():

@@ -1,6 +1,7 @@
 """The renderer and scene composer: text and geometry agree, every glyph renders, seeds repeat."""
 
 import dataclasses
+from collections import Counter
 
 import cv2
 import numpy as np
@@ -148,6 +149,17 @@ def test_sampling_covers_the_rare_cases():
     assert sum(p.kana in pf.LATIN_KANA for p in plates) > 10
     kei_firsts = {p.class_number[0] for p in plates if p.plate_type in ("kei", "kei_commercial")}
     assert kei_firsts == set("0123456789")  # kei practice is 4-8, but the reader must read any digit
+
+
+def test_no_first_class_digit_dominates_so_a_blurred_digit_is_not_read_as_the_common_one():
+    rng = np.random.default_rng(1)
+    plates = [sample_plate(rng).text for _ in range(6000)]
+    firsts = Counter(p.class_number[0] for p in plates if p.plate_type in ("private", "commercial"))
+    shares = {digit: n / sum(firsts.values()) for digit, n in firsts.items()}
+    assert set(shares) == set("0123456789")
+    assert min(shares.values()) > 0.05
+    assert max(shares.values()) < 0.3
+    assert shares["3"] > 2 * shares["9"] and shares["5"] > 2 * shares["9"]  # passenger cars are commonest
 
 
 def test_any_kana_share_sets_how_often_the_kana_ignores_the_colour():
