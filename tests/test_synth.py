@@ -151,7 +151,7 @@ def test_sampling_covers_the_rare_cases():
     assert kei_firsts == set("0123456789")  # kei practice is 4-8, but the reader must read any digit
 
 
-def test_no_first_class_digit_dominates_so_a_blurred_digit_is_not_read_as_the_common_one():
+def test_no_first_class_digit_dominates_the_registered_plates():
     rng = np.random.default_rng(1)
     plates = [sample_plate(rng).text for _ in range(6000)]
     firsts = Counter(p.class_number[0] for p in plates if p.plate_type in ("private", "commercial"))
