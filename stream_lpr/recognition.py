@@ -147,9 +147,15 @@ def export_onnx(weights: Path, out: Path) -> Path:
     return out
 
 
+def network_shape(config: dict | None) -> dict:
+    """The ReaderNet arguments a saved reader's `config` stands for, all of them: files written
+    before an argument existed leave it out, and had its default."""
+    return {"width": 16, "hidden": 384, "depth": 0, **(config or {})}
+
+
 def _load_torch(path: Path) -> ReaderNet:
     checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    model = ReaderNet(**checkpoint.get("config", {}))
+    model = ReaderNet(**network_shape(checkpoint.get("config")))
     model.load_state_dict(checkpoint["model"])
     return model
 

@@ -45,8 +45,9 @@ def sample_region(rng: np.random.Generator) -> str:
 KEI_RULES = 0.8  # share of kei plates whose class number follows kei practice; the rest any digits
 # Share of registered plates whose first class digit is drawn from 3 and 5 alone, on top of the
 # uniform draw: each ends up at 22 %, every other digit at 7 %. Until session 19, 3 alone had 42 %
-# and 5 only 6 %, and the reader read a blurred first digit as 3 whatever it was (a real 999
-# sample plate out of focus as 399).
+# and 5 (small passenger cars, as common on the road) only 6 %, and the reader read a blurred
+# first digit as 3 whatever it was. With this prior it reads one as 3 or 5 instead, about as
+# often (docs/measurements.md, session 19): the prior decides an unreadable digit, so keep it near the road's.
 PASSENGER_UP = 0.3
 
 

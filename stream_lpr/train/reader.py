@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from stream_lpr import plate_format as pf
 from stream_lpr.errors import StreamLprError
-from stream_lpr.recognition import HEADS, ReaderNet, to_tensor
+from stream_lpr.recognition import HEADS, ReaderNet, network_shape, to_tensor
 from stream_lpr.rectify import PLATE_SIZE
 from stream_lpr.synth.compose import load_scenes
 from stream_lpr.synth.crops import SampleDraw, reader_sample
@@ -232,8 +232,7 @@ def average_weights(sources: list[Path], out: Path) -> Path:
     """Writes the mean of several readers' weights. Runs fine-tuned from the same weights stay
     close enough for their mean to be a network too, and it reads better than any of them."""
     states = [torch.load(path, map_location="cpu", weights_only=True) for path in sources]
-    # Files from before --depth existed leave it out: they are depth 0, the same shape.
-    shapes = [{"depth": 0, **state.get("config", {})} for state in states]
+    shapes = [network_shape(state.get("config")) for state in states]
     config = shapes[0]
     if any(shape != config for shape in shapes):
         raise StreamLprError("cannot average readers of different shapes: " + ", ".join(
@@ -267,12 +266,12 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     # Weights carry their network's shape; a run from them keeps it, unless --width or --depth
     # asks a new run for a wider or deeper network: that starts as the same function (widen(),
     # deepen()).
-    config = state.get("config", {"width": 16, "hidden": 384}) if state else {"width": width, "hidden": 384, "depth": depth}
+    config = network_shape(state.get("config") if state else {"width": width, "depth": depth})
     if state is not None and not resume and width > config["width"]:
         state = {"model": widen(state["model"], width, seed), "config": {**config, "width": width}}
         print(f"widened the weights in {init} from {config['width']} to {width} channels")
         config = state["config"]
-    if state is not None and not resume and depth > config.get("depth", 0):
+    if state is not None and not resume and depth > config["depth"]:
         state = {"model": deepen(state["model"], config, depth), "config": {**config, "depth": depth}}
         print(f"deepened the weights in {init} to {depth} residual blocks")
         config = state["config"]
