@@ -481,15 +481,47 @@ def blurred_copy(folder: Path, out: Path, sigma: float = 1.6, motion: int = 9) -
     return _labelled_copy(folder, out, make)
 
 
+def turned_copy(folder: Path, degrees: float, out: Path, distance: float = 4.0) -> Path:
+    """Each labelled photo of `folder` twice in `out`, warped so that its first plate looks
+    turned `degrees` about its upright axis, once each way: the plate's near side taller than
+    its far side, as seen from a camera `distance` half plate widths away (the composer's
+    closest steep views are 3): the same real plates photographed from the pavement."""
+    import cv2
+
+    def make(image, entry):
+        x0, y0, x1, y1 = entry["plates"][0]["box"]
+        cx, cy, a, b = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+        turn = np.radians(degrees)
+        near, across = np.sin(turn) / distance, a * np.cos(turn)
+        box = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        for side in (1, -1):
+            left, right = b * (1 + side * near), b * (1 - side * near)
+            seen = np.float32([[cx - across, cy - left], [cx + across, cy - right],
+                               [cx + across, cy + right], [cx - across, cy + left]])
+            matrix = cv2.getPerspectiveTransform(box, seen)
+            warped = cv2.warpPerspective(image, matrix, image.shape[1::-1], flags=cv2.INTER_CUBIC,
+                                         borderMode=cv2.BORDER_REFLECT)
+            plates = []
+            for plate in entry["plates"]:
+                px0, py0, px1, py1 = plate["box"]
+                quad = np.float32([[px0, py0], [px1, py0], [px1, py1], [px0, py1]]).reshape(-1, 1, 2)
+                moved = cv2.perspectiveTransform(quad, matrix).reshape(-1, 2)
+                plates.append({**plate, "box": [round(float(v)) for v in (*moved.min(0), *moved.max(0))]})
+            yield f"{Path(entry['image']).stem}_{'left' if side > 0 else 'right'}.jpg", warped, plates
+
+    return _labelled_copy(folder, out, make)
+
+
 def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None,
                   scales: tuple[float, ...] = (1.0,), close_ups: tuple[float, ...] = (),
-                  large: tuple[float, ...] = (), blurred: bool = False) -> dict:
+                  large: tuple[float, ...] = (), blurred: bool = False, turned: tuple[float, ...] = ()) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
     plates' boxes and fields), as they are ("real"), shrunk by each other scale
     ("real_at_0.5": the same plates farther away), as close-ups ("real_close_up_0.7": each
     plate filling 0.7 of a photo's width) and inside larger photos ("real_in_2.8x": a photo
-    2.8 times as wide, the plates as many pixels wide as before) and blurred ("real_blurred":
-    each photo out of focus and with motion blur, blurred_copy()). What `run_stream.py` writes
+    2.8 times as wide, the plates as many pixels wide as before), blurred ("real_blurred":
+    each photo out of focus and with motion blur, blurred_copy()) and turned ("real_turned_45":
+    each plate seen 45 degrees from either side, turned_copy()). What `run_stream.py` writes
     for them, and the probability the reader gives each true field (the mean over the still
     views of the detected plate): on a few photos that moves long before the exact match does,
     so it shows whether a renderer change brought the synthetic plates closer to real ones."""
@@ -514,6 +546,9 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
             report[f"real_in_{factor:g}x"] = _score_real(*product, inside)
         if blurred:
             report["real_blurred"] = _score_real(*product, blurred_copy(folder, Path(tmp) / "blurred"))
+        for degrees in turned:
+            turned_folder = turned_copy(folder, degrees, Path(tmp) / f"turned_{degrees:g}")
+            report[f"real_turned_{degrees:g}"] = _score_real(*product, turned_folder)
     return report
 
 
@@ -581,6 +616,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="also read each real plate cropped to fill this share of a 1280 px photo's width")
     parser.add_argument("--real-large", type=float, nargs="*", default=[2.8], metavar="F",
                         help="also read each real photo pasted into a scene photo this many times as wide")
+    parser.add_argument("--real-turned", type=float, nargs="*", default=[30.0, 45.0], metavar="DEG",
+                        help="also read each real plate turned this many degrees about its upright axis, both ways")
     parser.add_argument("--blurred-plates", type=int, default=1000,
                         help="reader test plates all blurred more than a camera usually does (0: none)")
     parser.add_argument("--occluded-plates", type=int, default=500,
@@ -637,7 +674,8 @@ def main(argv: list[str] | None = None) -> int:
             report["videos"] = evaluate_videos(args.detector, args.reader, args.videos, args.seed, overrides)
         if "real" not in args.skip:
             report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales),
-                                        tuple(args.real_close_ups), tuple(args.real_large), args.real_blurred))
+                                        tuple(args.real_close_ups), tuple(args.real_large), args.real_blurred,
+                                        tuple(args.real_turned)))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -12,7 +12,7 @@ from stream_lpr.readpolicy import sharpness
 from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.clips import make_clip
-from stream_lpr.synth.compose import compose, load_scenes, paste, privacy_mask
+from stream_lpr.synth.compose import compose, load_scenes, over_boxed_plate, paste, plate_quad, privacy_mask
 from stream_lpr.synth.crops import SampleDraw, cut_by_frame_edge, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
@@ -184,6 +184,26 @@ def test_scenes_are_deterministic_and_labels_lie_on_plates():
     for plate in a.plates:
         assert plate.corners.shape == (4, 2)
         assert pf.validate(plate.text) is None
+
+
+def _turn(quad: np.ndarray) -> float:
+    """How far a plate quad is turned from facing the camera, in degrees, from its shape: a 2:1
+    plate seen at yaw t is about 2 cos(t) times as wide as it is tall."""
+    wide = (np.linalg.norm(quad[1] - quad[0]) + np.linalg.norm(quad[2] - quad[3])) / 2
+    tall = (np.linalg.norm(quad[3] - quad[0]) + np.linalg.norm(quad[2] - quad[1])) / 2
+    return float(np.degrees(np.arccos(min(wide / tall / 2, 1.0))))
+
+
+def test_some_plates_are_seen_from_far_off_to_the_side():
+    rng = np.random.default_rng(5)
+    turns = np.array([_turn(plate_quad(rng, (0, 0), 100)) for _ in range(4000)])
+    # Steep views (STEEP_VIEWS, 0.2) put yaw at 25-55 degrees; pitch shortens some of them.
+    assert 0.05 <= (turns > 40).mean() <= 0.15
+    assert (turns > 50).mean() >= 0.005  # none without steep views
+    assert np.median(turns) < 15  # most plates still face the camera
+    # Plates pasted over a scene's boxed plate keep to small turns: the box is the real plate's.
+    boxed = [_turn(over_boxed_plate(rng, (100, 100, 200, 150), 1.0, 1.05)) for _ in range(500)]
+    assert max(boxed) < 25
 
 
 def test_clips_are_deterministic_and_their_boxes_follow_the_plates():
