@@ -57,7 +57,8 @@ def make_clip(rng: np.random.Generator, scenes: list[SceneRecord], frames: int =
     canvas = cv2.resize(canvas, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     h, w = canvas.shape[:2]
     centres, widths = _drive(rng, (w, h), frames)
-    shape = plate_quad(rng, (0.0, 0.0), 1.0, 30, 15, 3, steep_share=0.0)  # the moving plate's view, at unit width
+    # The moving plate's view, at unit width: a car ahead, never seen steeply.
+    shape = plate_quad(rng, (0.0, 0.0), 1.0, 30, 15, 3, steep_share=0.0)
     path = [shape * width + centre for centre, width in zip(centres, widths)]
     plates = []
     for box in record.boxes:  # parked cars: a Japanese plate over each real one

@@ -93,7 +93,7 @@ def _read(path: Path) -> np.ndarray:
 # Share of plates seen from far off to one side (and half of them from well above or below): a
 # parked car photographed from the pavement. With small angles alone (the product of two uniform
 # draws) 1 plate in 200 was turned more than 45 degrees, and the detector put the corners of real
-# plates turned 45 degrees 12-18 % of their width off, which cost their class numbers.
+# plates turned 45 degrees 10-18 % of their width off, which cost their class numbers.
 STEEP_VIEWS = 0.2
 
 
@@ -323,7 +323,8 @@ def over_boxed_plate(rng: np.random.Generator, box, scale: float, widen: float) 
     """The quad of a Japanese plate pasted over a scene's boxed real plate (its box scaled by
     `scale`): 2:1 around the box's centre, `widen` times as wide, so the real plate is covered."""
     x1, y1, x2, y2 = (v * scale for v in box)
-    return plate_quad(rng, ((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, 2 * (y2 - y1)) * widen, 15, 10, 3, steep_share=0.0)
+    return plate_quad(rng, ((x1 + x2) / 2, (y1 + y2) / 2), max(x2 - x1, 2 * (y2 - y1)) * widen, 15, 10, 3,
+                      steep_share=0.0)
 
 
 def render_for_width(spec: PlateSpec, rng: np.random.Generator, width: float,
