@@ -488,12 +488,17 @@ def turned_copy(folder: Path, degrees: float, out: Path, distance: float = 4.0) 
     closest steep views are 3): the same real plates photographed from the pavement."""
     import cv2
 
+    from stream_lpr.synth.compose import quad_box
+
+    def corners(box) -> np.ndarray:
+        x0, y0, x1, y1 = box
+        return np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+
     def make(image, entry):
-        x0, y0, x1, y1 = entry["plates"][0]["box"]
-        cx, cy, a, b = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2
+        box = corners(entry["plates"][0]["box"])
+        (cx, cy), (a, b) = box.mean(0), (box[2] - box[0]) / 2
         turn = np.radians(degrees)
         near, across = np.sin(turn) / distance, a * np.cos(turn)
-        box = np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
         for side in (1, -1):
             left, right = b * (1 + side * near), b * (1 - side * near)
             seen = np.float32([[cx - across, cy - left], [cx + across, cy - right],
@@ -501,12 +506,9 @@ def turned_copy(folder: Path, degrees: float, out: Path, distance: float = 4.0) 
             matrix = cv2.getPerspectiveTransform(box, seen)
             warped = cv2.warpPerspective(image, matrix, image.shape[1::-1], flags=cv2.INTER_CUBIC,
                                          borderMode=cv2.BORDER_REFLECT)
-            plates = []
-            for plate in entry["plates"]:
-                px0, py0, px1, py1 = plate["box"]
-                quad = np.float32([[px0, py0], [px1, py0], [px1, py1], [px0, py1]]).reshape(-1, 1, 2)
-                moved = cv2.perspectiveTransform(quad, matrix).reshape(-1, 2)
-                plates.append({**plate, "box": [round(float(v)) for v in (*moved.min(0), *moved.max(0))]})
+            plates = [{**plate, "box": [round(float(v)) for v in quad_box(
+                cv2.perspectiveTransform(corners(plate["box"]).reshape(-1, 1, 2), matrix).reshape(-1, 2))]}
+                for plate in entry["plates"]]
             yield f"{Path(entry['image']).stem}_{'left' if side > 0 else 'right'}.jpg", warped, plates
 
     return _labelled_copy(folder, out, make)
