@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Speed of the two models on this machine's CPU.
+"""Speed of the models on this machine's CPU.
 
     python benchmarks/bench_models.py [--repeats 50]
 
@@ -11,6 +11,7 @@ Detector: milliseconds per 1280 x 720 frame, end to end (letterbox, forward, NMS
 the int8 and float ONNX exports through onnxruntime (target <= 40 ms) and the PyTorch .pt file
 through ultralytics; and for int8 still photos (1920 x 1080 and a 12 MP phone's 4032 x 3024),
 which are also seen at detection.still_size (or half their size) and at close_up_size.
+Corner refiner: milliseconds per plate for the 8 plates of a frame, context warps included.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from stream_lpr.config import ReadPolicyConfig  # noqa: E402
 from stream_lpr.detection import PlateDetector  # noqa: E402
 from stream_lpr.recognition import PlateReader  # noqa: E402
+from stream_lpr.refine import CornerRefiner  # noqa: E402
 from stream_lpr.synth.compose import compose  # noqa: E402
 from stream_lpr.synth.crops import reader_sample  # noqa: E402
 
@@ -64,6 +66,11 @@ def main() -> int:
     torch.set_num_threads(2)
 
     frame = compose(rng, None, size=(1280, 720)).image
+    if (args.weights / "refiner.onnx").is_file():
+        refiner = CornerRefiner(args.weights / "refiner.onnx")
+        quads = np.float32([[[100, 100], [300, 110], [300, 210], [100, 200]]]).repeat(8, 0) + np.arange(8)[:, None, None] * 60
+        median, p95 = _time_ms(lambda: refiner.refine(frame, quads), args.repeats)
+        print(f"refiner.onnx, 8 plates: {median / 8:.2f} ms/plate (batch {median:.1f} ms, p95 {p95:.1f} ms)")
     photos = [compose(rng, None, size=size).image for size in ((1920, 1080), (4032, 3024))]
     for name in ("detector.int8.onnx", "detector.onnx", "detector.pt"):  # onnxruntime, onnxruntime, ultralytics
         if not (args.weights / name).is_file():

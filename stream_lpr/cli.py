@@ -104,11 +104,13 @@ def resolve_config_path(path: str) -> Path | None:
 
 
 def resolve_weights(path: str, config_path: Path | None) -> Path:
-    """Relative weight paths work from the current folder or from the config file's folder."""
+    """Relative weight paths work from the current folder or from the config file's folder
+    (with no config file: the source checkout's, where weights/ is)."""
     candidate = Path(path)
-    if candidate.is_absolute() or candidate.exists() or config_path is None:
+    if candidate.is_absolute() or candidate.exists():
         return candidate
-    beside = config_path.resolve().parent / candidate
+    folder = config_path.resolve().parent if config_path else Path(__file__).resolve().parents[1]
+    beside = folder / candidate
     return beside if beside.exists() else candidate
 
 
@@ -116,17 +118,22 @@ def load_models(config: Config, config_path: Path | None):
     """The detector and one reader per worker; WeightsError for missing or broken files."""
     detector_path = resolve_weights(config.models.detector, config_path)
     reader_path = resolve_weights(config.models.reader, config_path)
+    refiner_path = resolve_weights(config.models.refiner, config_path) if config.models.refiner else None
     for key, path in (("models.detector", detector_path), ("models.reader", reader_path)):
         if not path.is_file():
             raise WeightsError(f"weights not found: {path} (set {key} in the config or pass --{key.split('.')[1]})")
+    if refiner_path and not refiner_path.is_file():
+        raise WeightsError(f"weights not found: {refiner_path} (set models.refiner in the config; \"\": none)")
     from stream_lpr.detection import PlateDetector
     from stream_lpr.recognition import PlateReader
+    from stream_lpr.refine import CornerRefiner
 
     m = config.models
     try:
+        refiner = CornerRefiner(refiner_path) if refiner_path else None
         detector = PlateDetector(detector_path, imgsz=m.imgsz, conf=config.detection.confidence,
                                  iou=config.detection.iou, device=m.device, still_size=config.detection.still_size,
-                                 close_up_size=config.detection.close_up_size)
+                                 close_up_size=config.detection.close_up_size, refiner=refiner)
         readers = [PlateReader(reader_path, device=m.device, threads=config.workers.threads)
                    for _ in range(config.workers.count)]
     except StreamLprError:

@@ -25,6 +25,7 @@ def _opt(default: Any, lo: float | None = None, hi: float | None = None,
 class ModelsConfig:
     detector: str = "weights/detector.int8.onnx"
     reader: str = "weights/reader.int8.onnx"
+    refiner: str = "weights/refiner.onnx"
     device: str = _opt("cpu", pattern=r"cpu|cuda(:\d+)?")
     imgsz: int = _opt(640, 64, 4096)
 

@@ -135,13 +135,16 @@ class PlateDetector:
     A third pass at `close_up_size` shows them at sizes it knows; it adds only boxes at least
     `CLOSE_UP_MIN_WIDTH` of the image's long side, as smaller boxes at that size are too few
     pixels to trust (a car badge beside a plate came out at 0.77 there, a 133 px box in 1280).
+
+
+    A `refiner` (refine.CornerRefiner) then moves each plate's corners onto its edges.
     """
 
     CLOSE_UP_MIN_WIDTH = 0.3
     STILL_MAX_SIZE = 2048
 
     def __init__(self, weights: str | Path, imgsz: int = 640, conf: float = 0.25, iou: float = 0.5,
-                 device: str = "cpu", still_size: int = 960, close_up_size: int = 256):
+                 device: str = "cpu", still_size: int = 960, close_up_size: int = 256, refiner=None):
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"detector weights not found: {path}")
@@ -155,6 +158,7 @@ class PlateDetector:
             raise WeightsError(f"cannot load detector weights {path}: {exc.__class__.__name__}: {exc}") from None
         self.conf, self.iou = conf, iou
         self.still_size, self.close_up_size = still_size, close_up_size
+        self.refiner = refiner
 
     def still_pass_size(self, long_side: int) -> int:
         """The long side of a still image's second pass: `still_size`, or half the image when that
@@ -165,6 +169,12 @@ class PlateDetector:
         return min(max(self.still_size, long_side // 2), self.STILL_MAX_SIZE, long_side)
 
     def detect(self, image: np.ndarray, still: bool = False) -> PlateDetections:
+        found = self._passes(image, still)
+        if self.refiner is None or not len(found):
+            return found
+        return PlateDetections(found.xyxy, self.refiner.refine(image, found.corners), found.confidence)
+
+    def _passes(self, image: np.ndarray, still: bool) -> PlateDetections:
         found = self.model(image, self.conf, self.iou)
         if not (still and self.model.dynamic):
             return found

@@ -72,6 +72,7 @@ def test_source_is_required():
     (["--source", "{video}", "--set", "voting.min_margin=2"], 2, "voting.min_margin"),
     (["--source", "{video}", "--detector", "/nonexistent/detector.onnx"], 1, "weights not found"),
     (["--source", "{video}", "--reader", "/nonexistent/reader.pt"], 1, "weights not found"),
+    (["--source", "{video}", "--set", "models.refiner=/nonexistent/refiner.onnx"], 1, "models.refiner"),
     (["--source", "{video}", "--show"], 1, "--output"),
     (["--source", "{folder}", "--output", "out.mp4"], 2, "is a folder"),
 ])

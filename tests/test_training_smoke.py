@@ -108,6 +108,25 @@ def test_reader_training_stops_at_its_time_budget(tmp_path):
     assert 0 < torch.load(run / "checkpoint.pt", weights_only=False)["step"] < 100000
 
 
+def test_refiner_training_renders_trains_resumes_and_exports(tmp_path):
+    from stream_lpr.refine import CornerRefiner
+
+    data, run, weights = tmp_path / "data", tmp_path / "run", tmp_path / "weights"
+    args = ["refiner", "--data", str(data), "--run", str(run), "--weights", str(weights), "--shards", "2",
+            "--shard-size", "6", "--val-size", "8", "--batch", "4", "--jobs", "2", "--minutes", "0.01"]
+    assert train_main(args) == 0
+    assert len(list(data.glob("shard_*.npz"))) == 2 and len(list((data / "val").glob("shard_*.npz"))) == 2
+    with np.load(data / "shard_000000.npz") as shard:
+        assert shard["canvases"].shape == (6, 128, 192, 3) and shard["guesses"].shape == (6, 8, 4, 2)
+    steps = torch.load(run / "checkpoint.pt", weights_only=False)["step"]
+    assert steps > 0
+    assert train_main(args) == 0  # out of time already: resumes, takes one step, stops
+    assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == steps + 1
+    quad = np.float32([[[40, 40], [140, 40], [140, 90], [40, 90]]])
+    refined = CornerRefiner(weights / "refiner.onnx").refine(np.zeros((200, 200, 3), np.uint8), quad)
+    assert refined.shape == (1, 4, 2) and np.isfinite(refined).all()
+
+
 def test_detector_training_builds_tiles_trains_and_exports(tmp_path):
     data, run, weights = tmp_path / "data", tmp_path / "run", tmp_path / "weights"
     code = train_main(["detector", "--data", str(data), "--run", str(run), "--weights", str(weights),

@@ -102,9 +102,10 @@ def cut_by_frame_edge(canvas: np.ndarray, quad: np.ndarray,
     return canvas[:, :edge], visible
 
 
-def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, corner_jitter: float = 0.025,
-                  smallest: float = 40.0, draw: SampleDraw = SampleDraw()) -> ReaderSample:
-    """One rectified plate crop, as the pipeline would cut it, with its text."""
+def _seen_plate(rng: np.random.Generator, scenes: list[SceneRecord] | None, smallest: float,
+                draw: SampleDraw) -> tuple[np.ndarray, np.ndarray, pf.PlateText, float]:
+    """A plate in its surroundings as a camera saw it: the picture, the plate's corners in it,
+    its text and its width in pixels."""
     spec = sample_plate(rng, draw.any_kana)
     width = source_width(rng, smallest, draw.largest)
     # Render about 1.5x finer than the crop the reader gets, never finer than the camera sees.
@@ -121,9 +122,59 @@ def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, co
     canvas = degrade.camera(degrade.light(canvas, rng), rng, blur=draw.blur)
     if draw.cut and rng.random() < draw.cut:
         canvas, quad = cut_by_frame_edge(canvas, quad, rng)
+    return canvas, quad, spec.text, width
+
+
+def reader_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, corner_jitter: float = 0.025,
+                  smallest: float = 40.0, draw: SampleDraw = SampleDraw()) -> ReaderSample:
+    """One rectified plate crop, as the pipeline would cut it, with its text."""
+    canvas, quad, text, width = _seen_plate(rng, scenes, smallest, draw)
     # Detector corners are off by a few percent of the plate width; train on the same error.
     noisy = quad + rng.normal(0, corner_jitter * width, quad.shape).astype(np.float32)
     if rng.random() < 0.3:  # a whole-quad scale error: boxes a bit too tight or too loose
         mid = noisy.mean(0)
         noisy = mid + (noisy - mid) * rng.uniform(0.94, 1.08)
-    return ReaderSample(rectify(canvas, noisy, PLATE_SIZE), spec.text, width)
+    return ReaderSample(rectify(canvas, noisy, PLATE_SIZE), text, width)
+
+
+def detector_like(rng: np.random.Generator, quad: np.ndarray, width: float) -> np.ndarray:
+    """The true corners made as wrong as the detector makes them: mostly pulled toward an
+    upright rectangle inside the plate's box (how it draws plates seen from the side), then
+    each corner off by up to a few percent, the whole quad a little too large or small."""
+    quad = np.asarray(quad, np.float32)
+    if rng.random() < 0.6:
+        (x0, y0), (x1, y1) = quad.min(0), quad.max(0)
+        half = np.float32([(x1 - x0) / 2 * rng.uniform(0.8, 1.0), (y1 - y0) / 2 * rng.uniform(0.75, 1.0)])
+        rect = np.float32([(x0 + x1) / 2, (y0 + y1) / 2]) + half * np.float32([[-1, -1], [1, -1], [1, 1], [-1, 1]])
+        quad = quad + rng.uniform(0, 1) * (rect - quad)
+    quad = quad + rng.normal(0, rng.uniform(0.005, 0.04) * width, (4, 2))
+    mid = quad.mean(0)
+    return (mid + (quad - mid) * rng.uniform(0.9, 1.1) + rng.normal(0, 0.02 * width, 2)).astype(np.float32)
+
+
+# The plate as corner refiner samples keep it: upright, 96 x 48 in a 192 x 128 picture, with
+# room around it for the contexts that wrong corners cut (refine.context()).
+REFINER_CANVAS = (192, 128)
+PLATE_IN_CANVAS = np.float32([[48, 40], [144, 40], [144, 88], [48, 88]])
+
+
+@dataclass(frozen=True)
+class RefinerSample:
+    canvas: np.ndarray  # REFINER_CANVAS, BGR uint8: the plate at PLATE_IN_CANVAS
+    guesses: np.ndarray  # (k, 4, 2) detector_like() corners, in canvas pixels
+
+
+def refiner_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, guesses: int = 8,
+                   draw: SampleDraw = SampleDraw(occlude=0.1)) -> RefinerSample:
+    """A plate seen by a camera, rectified upright from its true corners with a wide margin,
+    and `guesses` sets of detector-like corners for it carried into the same picture: each
+    guess cuts a different context from one rendered plate."""
+    canvas, quad, _, width = _seen_plate(rng, scenes, 40.0, draw)
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), PLATE_IN_CANVAS)
+    scale = width / float(PLATE_IN_CANVAS[1, 0] - PLATE_IN_CANVAS[0, 0])
+    if scale > 2.0:  # as rectify() does: no aliasing from large plates
+        k = int(scale) | 1
+        canvas = cv2.GaussianBlur(canvas, (k, k), 0)
+    upright = cv2.warpPerspective(canvas, matrix, REFINER_CANVAS, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    wrong = np.stack([detector_like(rng, quad, width) for _ in range(guesses)])
+    return RefinerSample(upright, cv2.perspectiveTransform(wrong.reshape(-1, 1, 2), matrix).reshape(-1, 4, 2))

@@ -1,4 +1,4 @@
-"""python -m stream_lpr.train detector|quantize|reader ...: seeded, resumable training runs."""
+"""python -m stream_lpr.train detector|quantize|reader|refiner ...: seeded, resumable training runs."""
 
 from __future__ import annotations
 
@@ -55,6 +55,14 @@ def _reader(args: argparse.Namespace) -> None:
                        draw=SampleDraw(largest=args.max_width, blur=args.blur, occlude=args.occlude,
                                        mask=args.mask, any_kana=args.any_kana, cut=args.cut))
     print(f"reader weights written: {_export_reader(out, args.calibration_plates)}")
+
+
+def _refiner(args: argparse.Namespace) -> None:
+    from stream_lpr.train import refiner
+
+    out = refiner.train(Path(args.data), Path(args.run), Path(args.weights), args.shards, args.seed, args.minutes,
+                        args.batch, args.lr, args.jobs, args.val_size, args.shard_size)
+    print(f"corner refiner weights written: {out}, {out.with_suffix('.onnx')}")
 
 
 def _average(args: argparse.Namespace) -> None:
@@ -140,6 +148,20 @@ def main(argv: list[str] | None = None) -> int:
     rd.add_argument("--seed", type=int, default=0)
     rd.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
     rd.set_defaults(run_command=_reader)
+
+    rf = sub.add_parser("refiner", help="train the corner refiner on rendered plates with detector-like corners")
+    rf.add_argument("--data", default="data/refiner", help="where rendered plate shards go (git-ignored)")
+    rf.add_argument("--run", default="runs/refiner", help="run folder; checkpoint.pt there is resumed")
+    rf.add_argument("--weights", default="weights", help="where refiner.pt and refiner.onnx go")
+    rf.add_argument("--shards", type=int, default=80, help="shards of 500 rendered plates to train on (8 corner guesses each)")
+    rf.add_argument("--shard-size", type=int, default=500, help="rendered plates per shard file (74 KB each)")
+    rf.add_argument("--val-size", type=int, default=1000, help="held-out plates of another seed scored at each checkpoint")
+    rf.add_argument("--jobs", type=int, default=2, help="processes rendering plates")
+    rf.add_argument("--minutes", type=float, default=30.0, help="training time; the learning rate decays over it")
+    rf.add_argument("--batch", type=int, default=64)
+    rf.add_argument("--lr", type=float, default=2e-3)
+    rf.add_argument("--seed", type=int, default=0)
+    rf.set_defaults(run_command=_refiner)
 
     av = sub.add_parser("average", help="average readers fine-tuned from the same weights into one")
     av.add_argument("sources", nargs="+", help="reader.pt files (one named twice weighs twice)")
