@@ -106,7 +106,7 @@ class CornerRefiner:
     # the refiner has seen no detector error that large, so such a guess is about something else.
     MAX_MOVE = 0.3
 
-    def __init__(self, weights: str | Path, threads: int = 1, passes: int = 1):
+    def __init__(self, weights: str | Path, threads: int = 1):
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"corner refiner weights not found: {path}")
@@ -118,19 +118,19 @@ class CornerRefiner:
             raise
         except Exception as exc:
             raise WeightsError(f"cannot load corner refiner weights {path}: {exc.__class__.__name__}") from None
-        self.passes = passes
 
     def refine(self, image: np.ndarray, corners: np.ndarray) -> np.ndarray:
-        """(N, 4, 2) corners in image pixels -> the same, refined."""
+        """(N, 4, 2) corners in image pixels -> the same, refined. A second pass from the refined
+        corners placed them no better (session 21's first try)."""
         corners = np.asarray(corners, np.float32).reshape(-1, 4, 2)
-        for _ in range(self.passes if len(corners) else 0):
-            seen = [context(image, c) for c in corners]
-            offsets = self.session.run(None, {"contexts": np.stack([crop for crop, _ in seen])})[0]
-            refined = np.stack([
-                cv2.perspectiveTransform(points.reshape(-1, 1, 2), np.linalg.inv(matrix)).reshape(4, 2)
-                for points, (_, matrix) in zip(from_offsets(offsets), seen)])
-            corners = np.where(self._trusted(corners, refined)[:, None, None], refined, corners).astype(np.float32)
-        return corners
+        if not len(corners):
+            return corners
+        seen = [context(image, c) for c in corners]
+        offsets = self.session.run(None, {"contexts": np.stack([crop for crop, _ in seen])})[0]
+        refined = np.stack([
+            cv2.perspectiveTransform(points.reshape(-1, 1, 2), np.linalg.inv(matrix)).reshape(4, 2)
+            for points, (_, matrix) in zip(from_offsets(offsets), seen)])
+        return np.where(self._trusted(corners, refined)[:, None, None], refined, corners).astype(np.float32)
 
     def _trusted(self, before: np.ndarray, after: np.ndarray) -> np.ndarray:
         width = np.linalg.norm(before[:, 1] - before[:, 0], axis=1) + np.linalg.norm(before[:, 2] - before[:, 3], axis=1)
