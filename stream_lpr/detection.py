@@ -27,6 +27,9 @@ class PlateDetections:
     def subset(self, keep: np.ndarray) -> "PlateDetections":
         return PlateDetections(self.xyxy[keep], self.corners[keep], self.confidence[keep])
 
+    def with_corners(self, corners: np.ndarray) -> "PlateDetections":
+        return PlateDetections(self.xyxy, corners, self.confidence)
+
     @staticmethod
     def empty() -> "PlateDetections":
         return PlateDetections(np.zeros((0, 4), np.float32), np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))
@@ -136,7 +139,6 @@ class PlateDetector:
     `CLOSE_UP_MIN_WIDTH` of the image's long side, as smaller boxes at that size are too few
     pixels to trust (a car badge beside a plate came out at 0.77 there, a 133 px box in 1280).
 
-
     A `refiner` (refine.CornerRefiner) then moves each plate's corners onto its edges.
     """
 
@@ -172,7 +174,7 @@ class PlateDetector:
         found = self._passes(image, still)
         if self.refiner is None or not len(found):
             return found
-        return PlateDetections(found.xyxy, self.refiner.refine(image, found.corners), found.confidence)
+        return found.with_corners(self.refiner.refine(image, found.corners))
 
     def _passes(self, image: np.ndarray, still: bool) -> PlateDetections:
         found = self.model(image, self.conf, self.iou)

@@ -183,7 +183,7 @@ def evaluate_detector(weights: Path, count: int, seed: int, threshold: float, re
     """Precision, recall, AP50 and the mean corner error on both test sets; with a corner
     `refiner`, the corner error is the refined corners' (what the pipeline reads from), and the
     detector's own is given beside it."""
-    from stream_lpr.detection import PlateDetector, PlateDetections
+    from stream_lpr.detection import PlateDetector
     from stream_lpr.refine import CornerRefiner
     from stream_lpr.synth.compose import compose, load_scenes
 
@@ -199,8 +199,7 @@ def evaluate_detector(weights: Path, count: int, seed: int, threshold: float, re
             truths, shape = [p.corners for p in scene.plates], scene.image.shape[:2]
             if refine is not None:
                 _score_frame(own, truths, shape, detections)
-                detections = PlateDetections(detections.xyxy, refine.refine(scene.image, detections.corners),
-                                             detections.confidence)
+                detections = detections.with_corners(refine.refine(scene.image, detections.corners))
             _score_frame(counts, truths, shape, detections)
         results[name] = _summary(counts, threshold)
         if refine is not None:

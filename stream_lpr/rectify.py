@@ -31,3 +31,14 @@ def rectify(image: np.ndarray, corners: np.ndarray, size: tuple[int, int] = PLAT
     target = np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
     matrix = cv2.getPerspectiveTransform(corners, target)
     return cv2.warpPerspective(roi, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def rectify_around(image: np.ndarray, corners: np.ndarray, plate_at: np.ndarray,
+                   size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The plate at `corners` warped upright to `plate_at` (4, 2) inside a picture of `size`
+    (w, h), its surroundings around it; and the homography from image points to that picture."""
+    matrix = cv2.getPerspectiveTransform(np.asarray(corners, np.float32), np.asarray(plate_at, np.float32))
+    w, h = size
+    frame = np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2)
+    outer = cv2.perspectiveTransform(frame, np.linalg.inv(matrix)).reshape(4, 2)
+    return rectify(image, outer, size), matrix

@@ -18,7 +18,7 @@ from torch import nn
 
 from stream_lpr.errors import WeightsError
 from stream_lpr.onnx_runtime import open_session
-from stream_lpr.rectify import rectify
+from stream_lpr.rectify import rectify_around
 
 # Width x height of what the refiner sees, and where the detector's corners land in it: a
 # 96 x 48 plate with a sixth of its width to each side and a third of its height above and
@@ -26,20 +26,12 @@ from stream_lpr.rectify import rectify
 CONTEXT_SIZE = (128, 80)
 PLATE_IN_CONTEXT = np.float32([[16, 16], [112, 16], [112, 64], [16, 64]])
 _PLATE_WIDTH = 96.0  # offsets are predicted in plate widths
-_FRAME = np.float32([[0, 0], [CONTEXT_SIZE[0], 0], [CONTEXT_SIZE[0], CONTEXT_SIZE[1]], [0, CONTEXT_SIZE[1]]])
-
-
-def context_matrix(corners: np.ndarray) -> np.ndarray:
-    """The homography taking image points to the context of a plate found at `corners`."""
-    return cv2.getPerspectiveTransform(np.asarray(corners, np.float32), PLATE_IN_CONTEXT)
 
 
 def context(image: np.ndarray, corners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The plate's neighbourhood as the refiner sees it (CONTEXT_SIZE, BGR uint8), and the
     homography from image points to it."""
-    matrix = context_matrix(corners)
-    outer = cv2.perspectiveTransform(_FRAME.reshape(-1, 1, 2), np.linalg.inv(matrix)).reshape(4, 2)
-    return rectify(image, outer, CONTEXT_SIZE), matrix
+    return rectify_around(image, corners, PLATE_IN_CONTEXT, CONTEXT_SIZE)
 
 
 def to_offsets(points: np.ndarray) -> np.ndarray:

@@ -1,8 +1,10 @@
 """The shipped corner refiner (weights/refiner.onnx): corners as wrong as the detector's come
-out closer to the plate's, on plates it never saw, and turned real plates read with it."""
+out closer to the plate's, on plates it never saw (turned real plates read with it:
+test_models.py)."""
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -30,8 +32,6 @@ def test_context_puts_the_corners_where_the_network_expects_them():
     sample = refiner_sample(rng, None, guesses=1)
     crop, matrix = context(sample.canvas, sample.guesses[0])
     assert crop.shape == (80, 128, 3)
-    import cv2
-
     inside = cv2.perspectiveTransform(sample.guesses[0].reshape(-1, 1, 2), matrix).reshape(4, 2)
     assert np.allclose(from_offsets(to_offsets(inside))[0], inside, atol=1e-4)
     assert np.allclose(to_offsets(inside), 0, atol=1e-4)  # the guess itself lands on the nominal corners

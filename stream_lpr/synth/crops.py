@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from stream_lpr import plate_format as pf
-from stream_lpr.rectify import PLATE_SIZE, rectify
+from stream_lpr.rectify import PLATE_SIZE, rectify, rectify_around
 from stream_lpr.synth import degrade
 from stream_lpr.synth.compose import (SceneRecord, _read, occlude, paste, plate_quad, privacy_mask,
                                       procedural_background)
@@ -170,11 +170,6 @@ def refiner_sample(rng: np.random.Generator, scenes: list[SceneRecord] | None, g
     and `guesses` sets of detector-like corners for it carried into the same picture: each
     guess cuts a different context from one rendered plate."""
     canvas, quad, _, width = _seen_plate(rng, scenes, 40.0, draw)
-    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), PLATE_IN_CANVAS)
-    scale = width / float(PLATE_IN_CANVAS[1, 0] - PLATE_IN_CANVAS[0, 0])
-    if scale > 2.0:  # as rectify() does: no aliasing from large plates
-        k = int(scale) | 1
-        canvas = cv2.GaussianBlur(canvas, (k, k), 0)
-    upright = cv2.warpPerspective(canvas, matrix, REFINER_CANVAS, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    upright, matrix = rectify_around(canvas, quad, PLATE_IN_CANVAS, REFINER_CANVAS)
     wrong = np.stack([detector_like(rng, quad, width) for _ in range(guesses)])
     return RefinerSample(upright, cv2.perspectiveTransform(wrong.reshape(-1, 1, 2), matrix).reshape(-1, 4, 2))

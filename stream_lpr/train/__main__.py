@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     rf.add_argument("--data", default="data/refiner", help="where rendered plate shards go (git-ignored)")
     rf.add_argument("--run", default="runs/refiner", help="run folder; checkpoint.pt there is resumed")
     rf.add_argument("--weights", default="weights", help="where refiner.pt and refiner.onnx go")
-    rf.add_argument("--shards", type=int, default=80, help="shards of 500 rendered plates to train on (8 corner guesses each)")
+    rf.add_argument("--shards", type=int, default=100, help="shards of 500 rendered plates to train on (8 corner guesses each)")
     rf.add_argument("--shard-size", type=int, default=500, help="rendered plates per shard file (74 KB each)")
     rf.add_argument("--val-size", type=int, default=1000, help="held-out plates of another seed scored at each checkpoint")
     rf.add_argument("--jobs", type=int, default=2, help="processes rendering plates")
