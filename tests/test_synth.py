@@ -12,7 +12,8 @@ from stream_lpr.readpolicy import sharpness
 from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.clips import make_clip
-from stream_lpr.synth.compose import compose, load_scenes, over_boxed_plate, paste, plate_quad, privacy_mask
+from stream_lpr.synth.compose import (_emblem_near, compose, load_scenes, over_boxed_plate, paste, plate_quad,
+                                      privacy_mask)
 from stream_lpr.synth.crops import SampleDraw, cut_by_frame_edge, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
@@ -184,6 +185,30 @@ def test_scenes_are_deterministic_and_labels_lie_on_plates():
     for plate in a.plates:
         assert plate.corners.shape == (4, 2)
         assert pf.validate(plate.text) is None
+
+
+def test_badges_sit_near_plates_and_leave_them_and_their_labels_alone():
+    """compose(emblems=...) gives plates a car maker's badge nearby, unlabelled (the detector's
+    training); the default draws none and no random numbers for them, so the test scenes stay
+    as they were."""
+    scenes = load_scenes(split="train")
+    plain = compose(np.random.default_rng(11), scenes)
+    assert np.array_equal(plain.image, compose(np.random.default_rng(11), scenes, emblems=0.0).image)
+    quad = np.array([[120, 200], [280, 200], [280, 280], [120, 280]], np.float32)
+    plate = np.zeros((400, 400), np.uint8)
+    cv2.fillConvexPoly(plate, quad.astype(np.int32), 1)
+    above = below = 0
+    for k in range(30):
+        canvas = np.full((400, 400, 3), 60, np.uint8)
+        _emblem_near(canvas, quad, np.random.default_rng([4, k]))
+        changed = np.abs(canvas.astype(int) - 60).max(axis=2) > 10
+        assert not changed[plate > 0].any(), k  # the plate stays readable
+        ys, xs = np.nonzero(changed)
+        assert len(ys) > 200, k  # a badge 30-80 % of the plate's width
+        assert 120 <= xs.mean() <= 280, k  # centred on the plate
+        above += ys.max() < 200
+        below += ys.min() > 280
+    assert above >= 20 and above + below == 30  # mostly above, as on a car
 
 
 def _turn(quad: np.ndarray) -> float:

@@ -237,18 +237,91 @@ def _distractor(rng: np.random.Generator) -> RenderedPlate:
     return RenderedPlate(image, np.ones((h, w), np.float32), corners)
 
 
+def _paste_shape(canvas: np.ndarray, rendered: RenderedPlate, centre, width: float, rng: np.random.Generator,
+                 **view) -> None:
+    """Pastes a rendered thing `width` px wide at `centre`, seen like a plate (plate_quad's
+    angles, or `view`'s), in its own aspect ratio."""
+    quad = plate_quad(rng, centre, width, **view)
+    # plate_quad makes 2:1 shapes; stretch to the thing's own aspect ratio.
+    ch = rendered.alpha.shape[0] / rendered.alpha.shape[1] * 2
+    mid = quad.mean(0)
+    paste(canvas, rendered, mid + (quad - mid) * np.array([1.0, ch], np.float32))
+
+
 def _add_distractors(canvas: np.ndarray, rng: np.random.Generator, count: int) -> None:
     h, w = canvas.shape[:2]
     for _ in range(count):
         d = _distractor(rng)
-        dw = rng.uniform(0.03, 0.3) * w
-        centre = (rng.uniform(0, w), rng.uniform(0, h))
-        quad = plate_quad(rng, centre, dw)
-        # plate_quad makes 2:1 shapes; stretch to the distractor's own aspect ratio.
-        ch = d.alpha.shape[0] / d.alpha.shape[1] * 2
-        mid = quad.mean(0)
-        quad = mid + (quad - mid) * np.array([1.0, ch], np.float32)
-        paste(canvas, d, quad)
+        width = rng.uniform(0.03, 0.3) * w
+        _paste_shape(canvas, d, (rng.uniform(0, w), rng.uniform(0, h)), width, rng)
+
+
+def _chrome(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """Polished metal: grey bands that brighten and darken down the part, a warm or cool tint."""
+    y = np.linspace(0, 1, h, dtype=np.float32)[:, None]
+    level = 150 + 70 * np.sin(y * rng.uniform(4, 9) + rng.uniform(0, 6.3)) + rng.normal(0, 6, (h, 1))
+    tint = np.float32([1.0, 1.0, 1.0]) + rng.normal(0, 0.04, 3).astype(np.float32)
+    return np.clip(np.repeat(level, w, axis=1)[:, :, None] * tint, 0, 255).astype(np.uint8)
+
+
+def _emblem(rng: np.random.Generator) -> RenderedPlate:
+    """A car maker's badge: a chrome ring around crossed ovals, a letter, a bar with a word or
+    a few diamonds, now and then on a coloured ground. A badge sits above nearly every plate,
+    and on the real photos the detector took Toyota's for a plate (0.62 and 0.65)."""
+    w = 160
+    h = int(w * rng.uniform(0.55, 1.0))
+    t = max(3, int(h * rng.uniform(0.05, 0.11)))
+    cx, cy, ax, ay = w // 2, h // 2, w // 2 - t, h // 2 - t
+    strokes, ground = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    if rng.random() < 0.35:
+        cv2.ellipse(ground, (cx, cy), (ax, ay), 0, 0, 360, 255, -1, cv2.LINE_AA)
+    if rng.random() < 0.85:
+        cv2.ellipse(strokes, (cx, cy), (ax, ay), 0, 0, 360, 255, t, cv2.LINE_AA)
+    inner = int(rng.integers(4))
+    if inner == 0:  # crossed ovals
+        cv2.ellipse(strokes, (cx, int(h * 0.4)), (int(ax * 0.62), int(ay * 0.3)), 0, 0, 360, 255, max(2, t * 2 // 3), cv2.LINE_AA)
+        cv2.ellipse(strokes, (cx, int(h * 0.56)), (int(ax * 0.22), int(ay * 0.62)), 0, 0, 360, 255, max(2, t * 2 // 3), cv2.LINE_AA)
+    elif inner in (1, 2):  # a letter, or a bar across the ring with a word cut out of it
+        face = fonts.digit_faces()[rng.integers(len(fonts.digit_faces()))]
+        letters = "".join(rng.choice(list("HNSMLZDAVT"), 1 if inner == 1 else int(rng.integers(4, 7))))
+        layer = Image.new("L", (w, h), 0)
+        draw = ImageDraw.Draw(layer)
+        if inner == 2:
+            draw.rectangle((0, int(h * 0.36), w - 1, int(h * 0.64)), fill=255)
+        font = face.load(max(8, int(h * (0.6 if inner == 1 else 0.22))))
+        box = draw.textbbox((0, 0), letters, font=font)
+        scale = min(1.0, 0.9 * w / max(1, box[2] - box[0]))
+        font = face.load(max(8, int(font.size * scale)))
+        box = draw.textbbox((0, 0), letters, font=font)
+        draw.text((cx - (box[0] + box[2]) / 2, cy - (box[1] + box[3]) / 2), letters, font=font, fill=0 if inner == 2 else 255)
+        strokes = np.maximum(strokes, np.asarray(layer, np.uint8))
+    else:  # diamonds or chevrons around the middle
+        size = int(min(ax, ay) * rng.uniform(0.35, 0.55))
+        for k in range(int(rng.integers(2, 4))):
+            angle = np.pi / 2 + k * 2 * np.pi / 3
+            px, py = cx + np.cos(angle) * size * 0.9, cy - np.sin(angle) * size * 0.9
+            diamond = np.int32([[px, py - size * 0.6], [px + size * 0.35, py], [px, py + size * 0.6], [px - size * 0.35, py]])
+            cv2.fillConvexPoly(strokes, diamond, 255, cv2.LINE_AA)
+    image = _chrome(h, w, rng)
+    if ground.any():
+        colour = np.array([rng.uniform(90, 200), rng.uniform(20, 90), rng.uniform(0, 60)])[rng.permutation(3)]
+        fill = (ground > 0) & (strokes < 128)
+        image[fill] = np.clip(colour * rng.uniform(0.4, 1.0) + rng.normal(0, 5, 3), 0, 255).astype(np.uint8)
+    alpha = np.maximum(strokes, ground).astype(np.float32) / 255.0
+    return RenderedPlate(image, alpha, np.float32([[0, 0], [w, 0], [w, h], [0, h]]))
+
+
+def _emblem_near(canvas: np.ndarray, quad: np.ndarray, rng: np.random.Generator) -> None:
+    """A badge centred above a plate (below it now and then), clear of the plate."""
+    badge = _emblem(rng)
+    width = float(np.linalg.norm(quad[1] - quad[0])) * rng.uniform(0.3, 0.8)
+    height = width * badge.alpha.shape[0] / badge.alpha.shape[1]
+    up = (quad[0] + quad[1] - quad[2] - quad[3]) / 2  # from the plate's middle to its top edge
+    gap = rng.uniform(0.2, 1.8) * float(np.linalg.norm(up)) + height / 2
+    side = 1.0 if rng.random() < 0.85 else -1.0
+    edge = (quad[0] + quad[1]) / 2 if side > 0 else (quad[2] + quad[3]) / 2
+    centre = edge + side * up / max(float(np.linalg.norm(up)), 1e-3) * gap + rng.normal(0, 0.05 * width, 2)
+    _paste_shape(canvas, badge, tuple(centre), width, rng, max_yaw=15, max_pitch=10, max_roll=3, steep_share=0.0)
 
 
 # ---------------------------------------------------------------- scenes
@@ -334,11 +407,12 @@ def render_for_width(spec: PlateSpec, rng: np.random.Generator, width: float,
 
 
 def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tuple[int, int] = (1280, 720),
-            long_side: int | None = None, px_per_mm_max: float = 1.6) -> Scene:
+            long_side: int | None = None, px_per_mm_max: float = 1.6, emblems: float = 0.0) -> Scene:
     """One scene: real photo (boxed plates replaced) or procedural background, plus extra plates.
 
     long_side scales the scene (e.g. to the detector's input size) before plates are drawn, so
-    small training scenes cost no full-resolution work.
+    small training scenes cost no full-resolution work. `emblems`: the share of plates given a
+    car maker's badge nearby (0 draws nothing, so the test scenes stay as they were).
     """
     if scenes and rng.random() < 0.8:
         record = scenes[rng.integers(len(scenes))]
@@ -365,6 +439,8 @@ def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tu
         spec = sample_plate(rng)
         width = float(np.linalg.norm(quad[1] - quad[0]))
         paste(canvas, render_for_width(spec, rng, width, px_per_mm_max), quad)
+        if emblems and rng.random() < emblems:
+            _emblem_near(canvas, quad, rng)
         occluded = bool(rng.random() < 0.1)
         if occluded:
             occlude(canvas, quad, rng)
