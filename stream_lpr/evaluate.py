@@ -667,7 +667,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from stream_lpr.cli import set_overrides
         from stream_lpr.config import load_config
+        from stream_lpr.synth import fonts
         from stream_lpr.synth.crops import SampleDraw
+
+        fonts.warn_if_missing()
 
         overrides = {"models.refiner": args.refiner, **set_overrides(args.set)}
         views = load_config(None, overrides).read_policy.views

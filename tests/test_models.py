@@ -323,17 +323,18 @@ def test_real_photos_turned_turn_their_boxes_with_them(tmp_path):
         assert cv2.imread(str(out / entry["image"])).shape == cv2.imread(str(REFERENCE_JP / source["image"])).shape
 
 
-@pytest.mark.parametrize("degrees", [30, 45])
-def test_real_plates_turned_30_and_45_degrees_are_still_read(degrees):
-    """Each reference photo warped so its plate is seen 30 or 45 degrees from either side (8
-    plates): when committed all 8 read exactly at both (at 45 degrees 5 of 8 before the corner
-    refiner, the class number going first). A guard a plate below that, and no row on anything else."""
+@pytest.mark.parametrize("degrees, read", [(30, 8), (45, 8), (55, 6)])
+def test_real_plates_turned_far_to_the_side_are_still_read(degrees, read):
+    """Each reference photo warped so its plate is seen 30, 45 or 55 degrees from either side (8
+    plates): when committed `read` of them read exactly (at 45 degrees 5 of 8 before the corner
+    refiner, the class number going first; at 55, 5 before its second look). A guard a plate
+    below that, and no row on anything else."""
     from stream_lpr.evaluate import evaluate_real
 
     result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx",
                            REFERENCE_JP, scales=(), turned=(float(degrees),))[f"real_turned_{degrees}"]
     assert result["plates"] == 8 and result["rows_on_no_plate"] == 0
-    assert result["exact_match"] >= 7 / 8 and result["plates_without_a_row"] <= 1
+    assert result["exact_match"] >= (read - 1) / 8 and result["plates_without_a_row"] <= 8 - read + 1
 
 
 def test_still_pass_is_half_a_large_photo(detector):

@@ -43,6 +43,19 @@ def test_every_kana_renders_in_every_brush_kana_face(face):
     assert not _missing(face, pf.HIRAGANA), face.path.name
 
 
+def test_missing_font_packages_are_named(monkeypatch, tmp_path, capsys):
+    """evaluate and train warn when the renderer lacks the Debian fonts: their plates and test
+    sets then differ from the documented ones."""
+    monkeypatch.setattr(fonts, "_DEBIAN", tmp_path)
+    missing = fonts.missing_packages()
+    assert {"fonts-noto-cjk", "fonts-liberation", "fonts-kiloji"} <= set(missing)
+    fonts.warn_if_missing()
+    assert "apt-get install fonts-" in capsys.readouterr().err
+    (tmp_path / "truetype/kiloji").mkdir(parents=True)
+    (tmp_path / "truetype/kiloji/kiloji_b.ttf").write_bytes(b"")
+    assert "fonts-kiloji" not in fonts.missing_packages()
+
+
 def test_a_spaced_region_name_leaves_air_between_its_characters():
     face = fonts.japanese_faces()[0]
     ink = _spaced(face, "鳥取", air=0.25)

@@ -170,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     av.set_defaults(run_command=_average)
 
     args = parser.parse_args(argv)
+    if args.run_command in (_detector, _reader, _refiner):
+        from stream_lpr.synth import fonts
+
+        fonts.warn_if_missing()
     # SIGTERM stops a run the way Ctrl+C does, so its render processes are stopped with it.
     previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
