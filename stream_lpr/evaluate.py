@@ -10,9 +10,9 @@ question), on 500 cut by the frame's edge and cropped along it as the detector d
 the same question), and on 1000 whose kana breaks the rules for the plate's colour (--any-kana-plates:
 a commercial letter on a private plate, as on 3 of the 4 real photos). Detector: precision,
 recall, AP50 and mean corner error for plates at least 40 px wide on (a) synthetic scenes with
-procedural backgrounds and (b) held-out drives and photo sets of ../shared/data/scenes with
-pasted plates, and (c) the same held-out scenes with a car maker's badge by every plate. Photos: the whole product on held-out scenes
-saved as JPEG files, as `run_stream.py --source DIR --csv` runs them (detector, still views,
+procedural backgrounds, (b) held-out drives and photo sets of ../shared/data/scenes with
+pasted plates and (c) the same held-out scenes with a car maker's badge by every plate. Photos:
+the whole product on held-out scenes saved as JPEG files, as `run_stream.py --source DIR --csv` runs them (detector, still views,
 vote, CSV): exact match and fields of plates at least 60 px wide, plates with no row, rows on
 no plate and rows with a wrong number; and the exact match of the readable ones among them
 (whole in the frame, no occluder over the text). Videos: the same for 2 s clips of held-out

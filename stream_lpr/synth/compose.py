@@ -265,9 +265,9 @@ def _chrome(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _emblem(rng: np.random.Generator) -> RenderedPlate:
-    """A car maker's badge: a chrome ring around crossed ovals, a letter, a bar with a word or
-    a few diamonds, now and then on a coloured ground. A badge sits above nearly every plate,
-    and on the real photos the detector took Toyota's for a plate (0.62 and 0.65)."""
+    """A car maker's badge: a chrome ring around crossed ovals, a letter, a bar with a word cut
+    out of it or a few diamonds, now and then on a coloured ground. A badge sits above nearly
+    every plate, and on the real photos the detector took Toyota's for a plate (0.62 and 0.65)."""
     w = 160
     h = int(w * rng.uniform(0.55, 1.0))
     t = max(3, int(h * rng.uniform(0.05, 0.11)))
@@ -295,7 +295,7 @@ def _emblem(rng: np.random.Generator) -> RenderedPlate:
         box = draw.textbbox((0, 0), letters, font=font)
         draw.text((cx - (box[0] + box[2]) / 2, cy - (box[1] + box[3]) / 2), letters, font=font, fill=0 if inner == 2 else 255)
         strokes = np.maximum(strokes, np.asarray(layer, np.uint8))
-    else:  # diamonds or chevrons around the middle
+    else:  # diamonds around the middle
         size = int(min(ax, ay) * rng.uniform(0.35, 0.55))
         for k in range(int(rng.integers(2, 4))):
             angle = np.pi / 2 + k * 2 * np.pi / 3
