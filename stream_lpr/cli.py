@@ -119,11 +119,11 @@ def load_models(config: Config, config_path: Path | None):
     detector_path = resolve_weights(config.models.detector, config_path)
     reader_path = resolve_weights(config.models.reader, config_path)
     refiner_path = resolve_weights(config.models.refiner, config_path) if config.models.refiner else None
-    for key, path in (("models.detector", detector_path), ("models.reader", reader_path)):
-        if not path.is_file():
-            raise WeightsError(f"weights not found: {path} (set {key} in the config or pass --{key.split('.')[1]})")
-    if refiner_path and not refiner_path.is_file():
-        raise WeightsError(f"weights not found: {refiner_path} (set models.refiner in the config; \"\": none)")
+    for path, hint in ((detector_path, "set models.detector in the config or pass --detector"),
+                       (reader_path, "set models.reader in the config or pass --reader"),
+                       (refiner_path, 'set models.refiner in the config; "": none')):
+        if path is not None and not path.is_file():
+            raise WeightsError(f"weights not found: {path} ({hint})")
     from stream_lpr.detection import PlateDetector
     from stream_lpr.recognition import PlateReader
     from stream_lpr.refine import CornerRefiner

@@ -180,7 +180,7 @@ def _summary(counts: _Counts, threshold: float) -> dict:
 
 
 def evaluate_detector(weights: Path, count: int, seed: int, threshold: float, refiner: Path | None = None) -> dict:
-    """Precision, recall, AP50 and the mean corner error on both test sets; with a corner
+    """Precision, recall, AP50 and the mean corner error on each test set; with a corner
     `refiner`, the corner error is the refined corners' (what the pipeline reads from), and the
     detector's own is given beside it."""
     from stream_lpr.detection import PlateDetector

@@ -18,6 +18,7 @@ from torch import nn
 
 from stream_lpr.errors import WeightsError
 from stream_lpr.onnx_runtime import open_session
+from stream_lpr.readpolicy import edge_gap
 from stream_lpr.rectify import rectify_around
 
 # Width x height of what the refiner sees, and where the detector's corners land in it: a
@@ -125,7 +126,7 @@ class CornerRefiner:
             return corners
         refined = self._look(image, corners)
         far = np.linalg.norm(refined - corners, axis=2).max(axis=1) > self.SECOND_LOOK * _widths(corners)
-        far &= _in_frame(refined, image.shape)
+        far &= np.array([edge_gap(quad, image.shape) >= 0 for quad in refined])  # not cut by the frame's edge
         if far.any():
             refined[far] = self._look(image, refined[far])
         return refined
@@ -148,9 +149,3 @@ class CornerRefiner:
 def _widths(quads: np.ndarray) -> np.ndarray:
     """(N, 4, 2) TL, TR, BR, BL quads -> (N,) the mean of their top and bottom edges' lengths."""
     return (np.linalg.norm(quads[:, 1] - quads[:, 0], axis=1) + np.linalg.norm(quads[:, 2] - quads[:, 3], axis=1)) / 2
-
-
-def _in_frame(quads: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """(N,) whether each (4, 2) quad's corners lie inside an image of `shape` (height, width, ...)."""
-    h, w = shape[:2]
-    return ((quads >= 0) & (quads <= np.float32([w, h]))).all(axis=(1, 2))
