@@ -236,3 +236,18 @@ def test_a_terminated_reader_run_stops_its_render_processes(tmp_path):
     finally:
         if trainer.poll() is None:
             trainer.kill()
+
+
+def test_a_reader_run_whose_render_processes_die_stops_with_one_error(tmp_path):
+    """A driver script without a `__main__` guard: each spawned render process imports it again,
+    starts a run of its own and dies. The run must say so, not wait or train on stale plates."""
+    script = tmp_path / "driver.py"
+    script.write_text(
+        "from pathlib import Path\n"
+        "from stream_lpr.train import reader\n"
+        f"reader.train(Path({str(tmp_path / 'run')!r}), Path({str(tmp_path / 'weights')!r}), steps=100000, batch=4,\n"
+        f"             seed=0, workers=1, val_size=8, data_dir=Path({str(tmp_path / 'shards')!r}))\n")
+    done = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert "every plate-rendering process stopped" in done.stderr
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()  # it never trained

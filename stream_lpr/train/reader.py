@@ -64,6 +64,16 @@ def _generate(directory: Path, seed: int, first: int, stride: int, size: int, dr
         index += stride
 
 
+def check_renderers(processes: list) -> None:
+    """Stops a run whose render processes have all died (a driver script without a `__main__`
+    guard kills each at start: spawn imports it again). Without them the run would wait forever
+    for its first plates, or train on the plates in memory over and over (session 23 lost its GPU
+    minutes that way)."""
+    if processes and not any(process.is_alive() for process in processes):
+        codes = sorted({process.exitcode for process in processes}, key=str)
+        raise StreamLprError(f"every plate-rendering process stopped (exit codes {codes}; their error is above)")
+
+
 def prune_shards(directory: Path, keep: int) -> None:
     """Deletes all but the newest `keep` shards: older ones would never be loaded again, and
     a long run renders several GB an hour."""
@@ -315,6 +325,7 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
     while len(bank) < min_bank:
         if workers:
             time.sleep(1.0)
+            check_renderers(generators)
         bank.load_new(data_dir)
     bar = tqdm(total=steps, initial=start, desc="reader", unit="step")
     running, began, fresh_total = None, time.time(), 0
@@ -323,6 +334,7 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
         for step in range(start, steps):
             if step % 10 == 0:
                 bank.load_new(data_dir)
+                check_renderers(generators)
             crops, target, fresh = bank.batch(batch)
             fresh_total += fresh
             # uint8 to the device first: a quarter of the bytes, and the warp runs there
