@@ -1,6 +1,6 @@
 """Fills .gpu/ (git-ignored) with what a reader run on the lent GPU needs and that machine lacks:
 the renderer's fonts cut down to the characters stream_lpr draws (2.2 MB instead of 91), the
-pip IPAex face likewise, and the scene photos. Run here, from the repository's root:
+pip IPAex face likewise, the scene photos and go.sh. Run here, from the repository's root:
 
     echo /.gpu/ >> .git/info/exclude; python docs/lent_gpu/make_kit.py
 
@@ -38,8 +38,6 @@ def subset(source: Path, target: Path, text: Path, index: int) -> None:
 
 
 def main() -> None:
-    tables = (fonts._JAPANESE, fonts._DIGITS, fonts._JAPANESE_LIGHT, fonts._KANA_BRUSH, fonts._DIGITS_LIGHT)
-    faces = sorted({(rel, index) for table in tables for _, rel, index in table})
     pip_fonts = Path(matplotlib_fontja.__file__).parent
     site = KIT / "site" / "matplotlib_fontja"
     shutil.rmtree(site, ignore_errors=True)
@@ -47,12 +45,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         text = Path(tmp) / "chars.txt"
         text.write_text(characters(), encoding="utf-8")
-        for rel, index in faces:
+        for _, rel, index in fonts.debian_faces():
             subset(fonts._DEBIAN / rel, KIT / "fonts" / rel, text, index)
         subset(pip_fonts / "fonts" / "ipaexg.ttf", site / "fonts" / "ipaexg.ttf", text, 0)
     shutil.rmtree(KIT / "scenes", ignore_errors=True)
     shutil.copytree(compose.DEFAULT_SCENES.resolve(), KIT / "scenes")
-    shutil.copy(Path(__file__).with_name("reader_run.py"), KIT)
     shutil.copy(Path(__file__).with_name("go.sh"), KIT)
     size = sum(p.stat().st_size for p in KIT.rglob("*") if p.is_file())
     print(f"{KIT}: {size / 2**20:.1f} MB")

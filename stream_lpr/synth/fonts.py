@@ -105,12 +105,18 @@ def _require(faces: list[FontFace], role: str, table: list[tuple[str, str, int]]
     return faces
 
 
+def debian_faces() -> list[tuple[str, str, int]]:
+    """Every Debian face the renderer may draw with, once: (package, path under /usr/share/fonts,
+    .ttc index)."""
+    tables = (_JAPANESE, _DIGITS, _JAPANESE_LIGHT, _KANA_BRUSH, _DIGITS_LIGHT)
+    return sorted({face for table in tables for face in table})
+
+
 def missing_packages() -> list[str]:
     """The Debian font packages the renderer draws with that this machine lacks. Without them it
     draws fewer faces, and the composed test sets differ from the documented ones (session 22's
     machine started without them: 216 plates in evaluate's photos instead of 222)."""
-    tables = (_JAPANESE, _DIGITS, _JAPANESE_LIGHT, _KANA_BRUSH, _DIGITS_LIGHT)
-    return sorted({pkg for table in tables for pkg, rel, _ in table if not (_DEBIAN / rel).exists()})
+    return sorted({pkg for pkg, rel, _ in debian_faces() if not (_DEBIAN / rel).exists()})
 
 
 def warn_if_missing() -> None:
