@@ -1,7 +1,7 @@
 # Reader runs on the lent GPU, four trainers sharing one pool of render processes.
 # Call: bash .gpu/go.sh (carry .gpu). Env: DEV (cuda), M (minutes of training), W (render
 # processes), B (batch), HARD (seconds after which a trainer is stopped at its last checkpoint).
-DEV=${DEV:-cuda}; M=${M:-7.5}; W=${W:-12}; B=${B:-256}; HARD=${HARD:-500}
+DEV=${DEV:-cuda}; M=${M:-8}; W=${W:-12}; B=${B:-256}; HARD=${HARD:-530}
 # A warm machine keeps /tmp between calls: fresh folders, or a second call resumes the first's runs.
 export RUNS=${RUNS:-/tmp/runs.$$} SHARDS=${SHARDS:-/tmp/shards.$$}
 if [ "$DEV" = cuda ]; then cp -r .gpu/fonts/. /usr/share/fonts/; nvidia-smi -L; fi
@@ -14,11 +14,11 @@ run() { name=$1; shift; timeout -k 25 $HARD python3 -m stream_lpr.train reader -
   --run $RUNS/$name --weights $RUNS/$name/w --data $SHARDS --steps 10000000 --batch $B --device $DEV \
   --max-width 200 --occlude 0.15 --mask 0.1 --any-kana 0.25 --cut 0.12 "$@" >$OUT/$name.log 2>/tmp/$name.err; }
 M2=$(python3 -c "print(round($M - 0.4, 2))")  # the others start 25 s later
-run a --lr 1e-3 --seed 231 --workers $W --minutes $M &
+run a --lr 5e-4 --seed 241 --workers $W --minutes $M &
 sleep 25
-run b --lr 5e-4 --seed 232 --workers 0 --minutes $M2 &
-run c --lr 1e-3 --seed 233 --workers 0 --width 36 --minutes $M2 &
-run d --lr 3e-4 --seed 234 --workers 0 --depth 2 --block-lr-scale 10 --minutes $M2 &
+run b --lr 2e-4 --seed 242 --workers 0 --minutes $M2 &
+run c --lr 5e-4 --seed 243 --workers 0 --width 36 --minutes $M2 &
+run d --lr 3e-4 --seed 244 --workers 0 --depth 2 --block-lr-scale 10 --minutes $M2 &
 sleep 60; ls $SHARDS | wc -l; grep -h fresh $OUT/*.log | tail -4  # shards must keep coming
 wait
 # Half precision for the trip back: a float width-28 reader is 14.5 MB, near the 16 MiB a file may be.
