@@ -14,14 +14,16 @@ run() { name=$1; shift; timeout -k 25 $HARD python3 -m stream_lpr.train reader -
   --run $RUNS/$name --weights $RUNS/$name/w --data $SHARDS --steps 10000000 --batch $B --device $DEV \
   --max-width 200 --occlude 0.15 --mask 0.1 --any-kana 0.25 --cut 0.12 "$@" >$OUT/$name.log 2>/tmp/$name.err; }
 M2=$(python3 -c "print(round($M - 0.4, 2))")  # the others start 25 s later
-run a --lr 5e-4 --seed 241 --workers $W --minutes $M &
+# Session 24 ran 5e-4, 2e-4, --width 36 and --depth 2 (shipped) from session 19's reader. The shipped one
+# is deeper now (a reader cannot be widened after deepening): four runs of its shape, to average.
+run a --lr 3e-4 --seed 261 --workers $W --block-lr-scale 10 --minutes $M &
 sleep 25
-run b --lr 2e-4 --seed 242 --workers 0 --minutes $M2 &
-run c --lr 5e-4 --seed 243 --workers 0 --width 36 --minutes $M2 &
-run d --lr 3e-4 --seed 244 --workers 0 --depth 2 --block-lr-scale 10 --minutes $M2 &
+run b --lr 2e-4 --seed 262 --workers 0 --block-lr-scale 10 --minutes $M2 &
+run c --lr 3e-4 --seed 263 --workers 0 --minutes $M2 &
+run d --lr 5e-4 --seed 264 --workers 0 --minutes $M2 &
 sleep 60; ls $SHARDS | wc -l; grep -h fresh $OUT/*.log | tail -4  # shards must keep coming
 wait
-# Half precision for the trip back: a float width-28 reader is 14.5 MB, near the 16 MiB a file may be.
+# Half precision for the trip back: a float reader of depth 2 is 16.8 MB, over the 16 MiB a file may be.
 for n in a b c d; do
   echo "== $n"; tail -c 400 /tmp/$n.err | tr '\r' '\n' | tail -2; tail -2 $OUT/$n.log
   python3 -c "import sys, torch; s = torch.load(sys.argv[1], map_location='cpu', weights_only=True)
