@@ -55,8 +55,8 @@ _DEEPEN_AFTER = (3, 6)
 
 class ReaderNet(nn.Module):
     """64 x 128 BGR plate -> logits per head. Width 16: about 50 M multiply-adds per plate;
-    24: about 110 M; 28 (the shipped reader): about 150 M. Each residual block of `depth`
-    (at most 2) adds about 58 M at width 28."""
+    24: about 110 M; 28: about 150 M. Each residual block of `depth` (at most 2) adds about
+    58 M at width 28: the shipped reader (width 28, depth 2, session 24) is about 265 M."""
 
     def __init__(self, width: int = 16, hidden: int = 384, depth: int = 0):
         super().__init__()
