@@ -15,11 +15,12 @@ from conftest import ROOT
 from helpers import PLATE_A
 from scenes import Appearance, render_scene
 from stream_lpr.detection import PlateDetector
+from stream_lpr.errors import StreamLprError
 from stream_lpr.recognition import PlateReader, ReaderNet, to_tensor
 from stream_lpr.synth.crops import reader_sample
 from stream_lpr.train.__main__ import main as train_main
 from stream_lpr.train.detector import _train_on_every_core, build_dataset, train
-from stream_lpr.train.reader import SampleBank, prune_shards, write_shard
+from stream_lpr.train.reader import SampleBank, prune_shards, use_bfloat16, write_shard
 
 
 def test_reader_training_runs_checkpoints_and_resumes(tmp_path):
@@ -97,6 +98,32 @@ def test_a_wider_or_deeper_run_from_trained_weights_starts_as_the_same_reader(tm
         assert train_main(args + ["--init", str(weights / "reader.pt"), "--width", str(config["width"] + 8),
                                   "--run", str(tmp_path / "run2")]) == 1
         assert "widen a reader before deepening it" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp32"])
+def test_reader_trains_in_either_precision(tmp_path, capsys, precision):
+    """bfloat16 autocast halves a CPU step where the CPU has native bfloat16 (and is emulated,
+    slowly but correctly, where it has not): both precisions must move the weights, and the
+    weights written stay float32 for the exports."""
+    init = ROOT / "weights" / "reader.pt"
+    args = ["reader", "--run", str(tmp_path / "run"), "--weights", str(tmp_path / "weights"), "--data",
+            str(tmp_path / "shards"), "--batch", "4", "--workers", "0", "--val-size", "8", "--steps", "2",
+            "--lr", "1e-3", "--calibration-plates", "16", "--init", str(init), "--precision", precision]
+    assert train_main(args) == 0
+    assert ("bfloat16 (autocast)" if precision == "bf16" else "float32") in capsys.readouterr().out
+    before = torch.load(init, weights_only=True)["model"]
+    after = torch.load(tmp_path / "weights" / "reader.pt", weights_only=True)["model"]
+    assert all(v.dtype == before[k].dtype for k, v in after.items())
+    moved = [k for k, v in after.items() if v.is_floating_point() and not torch.equal(v, before[k])]
+    assert len(moved) > len(after) // 2
+
+
+def test_bfloat16_is_chosen_only_where_it_is_native_or_asked_for():
+    assert use_bfloat16("bf16", "cuda") and not use_bfloat16("fp32", "cpu")
+    assert not use_bfloat16("auto", "cuda")  # the lent-GPU kit's runs stay as they were measured
+    assert use_bfloat16("auto", "cpu") == torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    with pytest.raises(StreamLprError, match="precision"):
+        use_bfloat16("half", "cpu")
 
 
 def test_reader_training_stops_at_its_time_budget(tmp_path):

@@ -258,13 +258,26 @@ def average_weights(sources: list[Path], out: Path) -> Path:
     return out
 
 
+def use_bfloat16(precision: str, device: str) -> bool:
+    """Whether to train under bfloat16 autocast. "auto" does on a CPU that computes bfloat16 natively
+    (AVX512-BF16 or AMX: steps take about half the time, session 25) and nowhere else: a GPU's
+    float32 runs are what the lent-GPU kit was measured with."""
+    if precision not in ("auto", "bf16", "fp32"):
+        raise StreamLprError(f"precision must be auto, bf16 or fp32, got {precision!r}")
+    if precision == "auto":
+        return torch.device(device).type == "cpu" and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return precision == "bf16"
+
+
 def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, workers: int = 1,
           lr: float = 2e-3, device: str = "cpu", val_size: int = 512, data_dir: Path | None = None,
           init: Path | None = None, bank_size: int = 160_000, minutes: float | None = None, width: int = 16,
-          depth: int = 0, block_lr_scale: float = 1.0, draw: SampleDraw = SampleDraw()) -> Path:
+          depth: int = 0, block_lr_scale: float = 1.0, draw: SampleDraw = SampleDraw(),
+          precision: str = "auto") -> Path:
     """Trains for `steps` steps, or until `minutes` have passed when given (the learning rate
     then decays over the time instead of the steps). `draw`: how training plates differ from the
-    test set's (the validation plates are drawn as the test set's)."""
+    test set's (the validation plates are drawn as the test set's). `precision`: see
+    `use_bfloat16`."""
     torch.manual_seed(seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     data_dir = data_dir or run_dir / "shards"
@@ -306,6 +319,8 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
         return weights
     if workers and device == "cpu":
         torch.set_num_threads(max(1, (mp.cpu_count() or 2) - workers))
+    bf16 = use_bfloat16(precision, device)
+    print(f"training in {'bfloat16 (autocast)' if bf16 else 'float32'} on {device}")
     val_crops, val_target = render_batch([seed + 10_000], val_size, split="test")
     val_x, val_t = to_tensor(val_crops).to(device), {k: torch.from_numpy(v).to(device) for k, v in val_target.items()}
 
@@ -339,7 +354,10 @@ def train(run_dir: Path, weights_dir: Path, steps: int, batch: int, seed: int, w
             fresh_total += fresh
             # uint8 to the device first: a quarter of the bytes, and the warp runs there
             x = rewarp(to_tensor(torch.from_numpy(crops).to(device, non_blocking=True)), generator)
-            loss = loss_fn(model(x), {k: torch.from_numpy(v).to(device) for k, v in target.items()})
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+                logits = model(x)
+            loss = loss_fn({k: v.float() for k, v in logits.items()},
+                           {k: torch.from_numpy(v).to(device) for k, v in target.items()})
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             progress = None if minutes is None else (time.time() - began) / (60 * minutes)
