@@ -106,6 +106,11 @@ class CornerRefiner:
     # look would only guess farther into what the frame does not show (and read_policy.min_inside
     # would then leave it unread: 6 of the composed photos' cut plates, 2 of them read right).
     SECOND_LOOK = 0.1
+    # A plate whose refined corners run past the frame's edge by more than this (plate widths)
+    # is cut by it: the refiner puts its corners where the plate would go on, and
+    # read_policy.min_inside would leave it unread. It keeps the detector's corners, along the
+    # edge: the reader learnt cut plates cropped so (train reader --cut) and judges what it sees.
+    CUT = 0.02
 
     def __init__(self, weights: str | Path, threads: int = 1):
         path = Path(weights)
@@ -126,10 +131,13 @@ class CornerRefiner:
         if not len(corners):
             return corners
         refined = self._look(image, corners)
-        far = np.linalg.norm(refined - corners, axis=2).max(axis=1) > self.SECOND_LOOK * _widths(corners)
+        widths = _widths(corners)
+        cut = np.array([edge_gap(quad, image.shape) for quad in refined]) < -self.CUT * widths
+        far = np.linalg.norm(refined - corners, axis=2).max(axis=1) > self.SECOND_LOOK * widths
         far &= np.array([edge_gap(quad, image.shape) >= 0 for quad in refined])  # not cut by the frame's edge
         if far.any():
             refined[far] = self._look(image, refined[far])
+        refined[cut] = corners[cut]
         return refined
 
     def _look(self, image: np.ndarray, corners: np.ndarray) -> np.ndarray:
