@@ -131,10 +131,10 @@ class CornerRefiner:
         if not len(corners):
             return corners
         refined = self._look(image, corners)
-        widths = _widths(corners)
-        cut = np.array([edge_gap(quad, image.shape) for quad in refined]) < -self.CUT * widths
+        widths, gaps = _widths(corners), np.array([edge_gap(quad, image.shape) for quad in refined])
+        cut = gaps < -self.CUT * widths
         far = np.linalg.norm(refined - corners, axis=2).max(axis=1) > self.SECOND_LOOK * widths
-        far &= np.array([edge_gap(quad, image.shape) >= 0 for quad in refined])  # not cut by the frame's edge
+        far &= gaps >= 0  # not cut by the frame's edge
         if far.any():
             refined[far] = self._look(image, refined[far])
         refined[cut] = corners[cut]
