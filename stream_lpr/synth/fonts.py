@@ -41,7 +41,10 @@ def _pip_ipaex_gothic() -> list[FontFace]:
     return [FontFace(path)] if path.exists() else []
 
 
-# Japanese faces for region names and kana: (Debian package, file, .ttc index).
+# Japanese faces for region names and kana: (Debian package, file, .ttc index). The reader
+# meets the plate makers' own lettering only in real photos, so it must not learn any one face:
+# the more unlike gothics it sees (BIZ UD's open shapes, Motoya Cedar's soft ones), the less a
+# new one surprises it.
 _JAPANESE = [
     ("fonts-noto-cjk", "opentype/noto/NotoSansCJK-Bold.ttc", 0),
     ("fonts-noto-cjk", "opentype/noto/NotoSansCJK-Regular.ttc", 0),
@@ -52,6 +55,7 @@ _JAPANESE = [
     ("fonts-mplus", "opentype/mplus/Mplus1-Bold.otf", 0),
     ("fonts-mplus", "opentype/mplus/Mplus2-ExtraBold.otf", 0),
     ("fonts-mplus", "opentype/mplus/Mplus1-Medium.otf", 0),
+    ("fonts-morisawa-bizud-gothic", "truetype/bizud-gothic/BIZUDGothic-Bold.ttf", 0),
 ]
 # Condensed bold gothic faces for digits and Latin letters.
 _DIGITS = [
@@ -73,6 +77,8 @@ _JAPANESE_LIGHT = [
     ("fonts-mplus", "opentype/mplus/Mplus1-Regular.otf", 0),
     ("fonts-mplus", "opentype/mplus/Mplus1-Medium.otf", 0),
     ("fonts-mplus", "opentype/mplus/Mplus2-Medium.otf", 0),
+    ("fonts-morisawa-bizud-gothic", "truetype/bizud-gothic/BIZUDGothic-Regular.ttf", 0),
+    ("fonts-motoya-l-cedar", "truetype/motoya-l-cedar/MTLc3m.ttf", 0),
 ]
 # Plate kana are drawn in a brush-derived textbook style (小松書体); these handwriting-textbook
 # faces come closest, so the kana is sometimes drawn in them. Their kanji are handwriting, not
@@ -80,6 +86,7 @@ _JAPANESE_LIGHT = [
 _KANA_BRUSH = [
     ("fonts-yozvox-yozfont-edu", "truetype/yozvox-yozfont/YOzBE_.ttf", 0),
     ("fonts-kiloji", "truetype/kiloji/kiloji_b.ttf", 0),
+    ("fonts-klee", "truetype/klee/KleeOne-SemiBold.ttf", 0),
 ]
 _DIGITS_LIGHT = [
     ("fonts-liberation", "truetype/liberation/LiberationSansNarrow-Regular.ttf", 0),
