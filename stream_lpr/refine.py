@@ -131,12 +131,13 @@ class CornerRefiner:
         if not len(corners):
             return corners
         refined = self._look(image, corners)
-        widths, gaps = _widths(corners), np.array([edge_gap(quad, image.shape) for quad in refined])
-        cut = gaps < -self.CUT * widths
+        widths = _widths(corners)
         far = np.linalg.norm(refined - corners, axis=2).max(axis=1) > self.SECOND_LOOK * widths
-        far &= gaps >= 0  # not cut by the frame's edge
+        far &= _edge_gaps(refined, image.shape) >= 0  # not cut by the frame's edge
         if far.any():
             refined[far] = self._look(image, refined[far])
+        # After either look: a second look can run past the edge that the first stopped at.
+        cut = _edge_gaps(refined, image.shape) < -self.CUT * widths
         refined[cut] = corners[cut]
         return refined
 
@@ -153,6 +154,10 @@ class CornerRefiner:
         moved = np.linalg.norm(after - before, axis=2).max(axis=1)
         convex = np.array([cv2.isContourConvex(q.reshape(-1, 1, 2)) for q in after])
         return convex & np.isfinite(after).all(axis=(1, 2)) & (moved <= self.MAX_MOVE * _widths(before))
+
+
+def _edge_gaps(quads: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return np.array([edge_gap(quad, shape) for quad in quads])
 
 
 def _widths(quads: np.ndarray) -> np.ndarray:
