@@ -87,3 +87,31 @@ def test_missing_weights_is_one_line(videos, tmp_path):
     result = run_cli(["--source", str(videos["moving"]), "--detector", str(tmp_path / "none.onnx")])
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("stream-lpr: error: weights not found")
+
+
+SEED_IMAGES = ROOT.parent / "shared" / "seed" / "images"
+
+
+@pytest.mark.parametrize("log_unread", [True, False])
+def test_a_real_plate_with_a_masked_number_gives_its_upper_row_and_no_guessed_number(tmp_path, log_unread):
+    # The seed project's real photos of one rental car's plate, 沖縄 505 れ with the designation
+    # number blurred out: a phone photo of the car (the first panel of its pipeline figure) and
+    # a close-up with numbered marks drawn around it. The other fields are there to read; the
+    # number is not, and a guessed one would be a wrong row.
+    folder = tmp_path / "real"
+    folder.mkdir()
+    figure = cv2.imread(str(SEED_IMAGES / "ZeluqoXjBnVr.png"))
+    assert figure is not None, f"missing {SEED_IMAGES / 'ZeluqoXjBnVr.png'}"
+    cv2.imwrite(str(folder / "car.png"), figure[:375, :500])
+    cv2.imwrite(str(folder / "close_up.png"), cv2.imread(str(SEED_IMAGES / "XZjptNTxOZF.png")))
+    csv_path = tmp_path / "s.csv"
+    result = run_cli(["--source", str(folder), "--csv", str(csv_path), *(["--log-unread"] if log_unread else [])])
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
+    if not log_unread:
+        assert rows == []  # a row needs the number
+        return
+    assert sorted(Path(r["source"]).name for r in rows) == ["car.png", "close_up.png"], rows
+    for row in rows:
+        assert (row["region"], row["class_number"], row["kana"], row["number"]) == ("沖縄", "505", "れ", ""), row
+        assert row["plate_type"] == "private" and row["plate"] == ""
