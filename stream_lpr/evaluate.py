@@ -87,6 +87,7 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=
         result = {f"{f}_accuracy": right[v][f] / count for f in fields}
         result["exact_match"] = exact[v] / count
         result["exact_match_by_width_px"] = {f"{a}-{b}": ok / max(n, 1) for (a, b), (ok, n) in by_width[v].items()}
+        result["plates_by_width_px"] = {f"{a}-{b}": n for (a, b), (_, n) in by_width[v].items()}
         result["number_wrong_but_trusted"] = confidently_wrong[v] / count
         result["plates"] = count
         result["views"] = v
