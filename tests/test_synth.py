@@ -309,7 +309,6 @@ def test_source_width_can_keep_to_small_plates():
     assert [w for w in every if w <= 130] == [w for w, e in zip(small, every) if e <= 130]
 
 
-
 def test_source_width_from_a_smallest_width_spreads_plates_as_the_full_draw_does():
     """The reader's test set draws from 60 px: the widths below are drawn again, not set to 60
     px (which had put 13.5 % of its plates at exactly 60 px until session 28)."""
@@ -320,6 +319,7 @@ def test_source_width_from_a_smallest_width_spreads_plates_as_the_full_draw_does
     assert abs(np.mean(kept < 130) - below_130) < 0.03, (np.mean(kept < 130), below_130)
     with pytest.raises(ValueError):
         source_width(np.random.default_rng(0), smallest=150.0, largest=130.0)
+
 
 def test_training_can_blur_more_than_the_test_set():
     """--blur (and evaluate's blurred test plates) blur the same plates past what a camera
