@@ -66,6 +66,7 @@ class VotingConfig:
     field_min_confidence: float = _opt(0.3, 0.0, 1.0)
     number_min_confidence: float = _opt(0.5, 0.0, 1.0)
     min_known_fields: int = _opt(2, 1, 4)
+    merge_within_s: float = _opt(1.0, 0.0, 60.0)
 
 
 @dataclass(frozen=True)

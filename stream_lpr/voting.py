@@ -5,6 +5,10 @@ that field, to the track's running sums. The grammar (plate_format.decode) runs 
 distributions, not on each read, so a read with one garbled field still votes for the others.
 Averaging probabilities (rather than summing log-probabilities) keeps one confidently wrong read
 from vetoing the true answer.
+
+A track the tracker lost for a moment comes back as a new track. When the old one ends with the
+designation number that a track begun just after it, and near where it was last seen, already
+shows, its votes go to that track instead of a row of their own: one row per vehicle.
 """
 
 from __future__ import annotations
@@ -21,6 +25,10 @@ from stream_lpr.records import Frame, ReadJob, Sighting, TrackedPlate, Verdict
 FIELDS = ("region", "class_number", "kana", "number", "plate_type")
 _TEXT_FIELDS = FIELDS[:4]
 _MIN_WEIGHT = 1e-3  # keeps a read with zero confidence from dividing by zero
+# How far (in plate widths, between box centres) a track may begin from where a lost one was
+# last seen to be taken for the same plate: a car near the camera crosses a few widths in the
+# second a track may stay lost. The number must match too, so the reach can be generous.
+_MERGE_REACH = 4.0
 
 
 @dataclass
@@ -31,6 +39,8 @@ class _TrackVotes:
     seen_at: datetime
     last_seen_s: float
     last_frame: int
+    still: bool
+    first_xyxy: np.ndarray
     sums: dict[str, np.ndarray] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     reads: int = 0
@@ -66,7 +76,7 @@ class PlateVoter:
         votes = self._tracks.get(track.track_id)
         if votes is None:
             votes = _TrackVotes(frame.source, frame.timestamp_s, frame.index, frame.seen_at,
-                                frame.timestamp_s, frame.index)
+                                frame.timestamp_s, frame.index, frame.still, track.xyxy)
             self._tracks[track.track_id] = votes
         votes.last_seen_s, votes.last_frame = frame.timestamp_s, frame.index
         votes.last_xyxy = track.xyxy
@@ -96,10 +106,15 @@ class PlateVoter:
         return votes.cached
 
     def close(self, track_id: int) -> Sighting | None:
-        """Ends the track and returns its sighting (None for an unknown track)."""
+        """Ends the track and returns its sighting (None for an unknown track, or one merged
+        into the track that continues it)."""
         verdict = self.verdict(track_id)
         votes = self._tracks.pop(track_id, None)
         if votes is None or verdict is None:
+            return None
+        later = self._continuation(votes, verdict.number)
+        if later is not None:
+            _absorb(later, votes)
             return None
         return Sighting(
             source=votes.source, track_id=track_id,
@@ -113,6 +128,18 @@ class PlateVoter:
     @property
     def open_ids(self) -> list[int]:
         return list(self._tracks)
+
+    def _continuation(self, ended: _TrackVotes, number: str | None) -> _TrackVotes | None:
+        """The open track that carries on `ended` (see the module's docstring), if any."""
+        if number is None or ended.still:
+            return None
+        for track_id, votes in sorted(self._tracks.items(), key=lambda item: item[1].first_seen_s):
+            gap = votes.first_seen_s - ended.last_seen_s
+            if (votes.source == ended.source and 0 < gap <= self.config.merge_within_s
+                    and _near(ended.last_xyxy, votes.first_xyxy)
+                    and self.verdict(track_id).number == number):
+                return votes
+        return None
 
     def _decide(self, votes: _TrackVotes) -> Verdict:
         if votes.reads == 0:
@@ -139,3 +166,25 @@ class PlateVoter:
         return Verdict(text=text, **values, plate_type=plate_type,
                        confidence=min(known_confs) if known_confs else 0.0,
                        reads=votes.reads, stable=stable)
+
+
+def _near(a: np.ndarray | None, b: np.ndarray) -> bool:
+    """Box centres within _MERGE_REACH widths of the wider box."""
+    if a is None:
+        return False
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    width = max(a[2] - a[0], b[2] - b[0], 1.0)
+    distance = np.hypot(*((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2))
+    return bool(distance <= _MERGE_REACH * width)
+
+
+def _absorb(into: _TrackVotes, ended: _TrackVotes) -> None:
+    """`ended`'s reads and span added to `into`, the track that carries it on."""
+    for name, dist in ended.sums.items():
+        into.sums[name] = into.sums.get(name, 0.0) + dist
+        into.weights[name] = into.weights.get(name, 0.0) + ended.weights[name]
+    into.reads += ended.reads
+    into.first_seen_s, into.first_frame, into.seen_at = ended.first_seen_s, ended.first_frame, ended.seen_at
+    if ended.best_score > into.best_score:
+        into.best_score, into.best_xyxy, into.best_crop = ended.best_score, ended.best_xyxy, ended.best_crop
+    into.cached = None

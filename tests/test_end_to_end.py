@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import pytest
 
-from scenes import SCENARIOS, write_scene
+from scenes import P_PRIVATE, SCENARIOS, Appearance, write_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,6 +87,22 @@ def test_missing_weights_is_one_line(videos, tmp_path):
     result = run_cli(["--source", str(videos["moving"]), "--detector", str(tmp_path / "none.onnx")])
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("stream-lpr: error: weights not found")
+
+
+def test_a_plate_hidden_for_a_moment_gets_one_row(tmp_path):
+    # Gone for half a second (behind a truck, say) and back 2 plate widths further on: the
+    # tracker starts a new track; the two tracks share the number, so they make one row. With
+    # merging off it makes two: checked, so that this test keeps testing the merge.
+    gone = [Appearance(P_PRIVATE, 0, 20, (300, 450), (500, 450), 200, 200, seed=7),
+            Appearance(P_PRIVATE, 35, 60, (900, 470), (1000, 470), 200, 200, seed=7)]
+    video, csv_path = tmp_path / "gap.mp4", tmp_path / "s.csv"
+    write_scene(video, gone, 60)
+    for merge, rows_expected in (("0", 2), ("1.0", 1)):
+        result = run_cli(["--source", str(video), "--csv", str(csv_path), "--set", f"voting.merge_within_s={merge}"])
+        assert result.returncode == 0, result.stderr[-2000:]
+        rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
+        assert [r["plate"] for r in rows] == [str(P_PRIVATE)] * rows_expected, (merge, rows)
+    assert int(rows[0]["first_frame"]) < 20 and int(rows[0]["last_frame"]) >= 50
 
 
 SEED_IMAGES = ROOT.parent / "shared" / "seed" / "images"

@@ -164,3 +164,39 @@ def test_a_number_alone_is_not_a_plate():
     voter = PlateVoter(dataclasses.replace(CONFIG, min_known_fields=1))
     feed(voter, [noise] * 3)
     assert voter.verdict(1).display() == "? ? ? 12-34" and voter.verdict(1).readable
+
+
+def seen(voter, track_id, frames, scores, box=BOX, still=False):
+    """The track seen in `frames` at `box`, read once in each."""
+    corners = np.array([[box[0], box[1]], [box[2], box[1]], [box[2], box[3]], [box[0], box[3]]], np.float32)
+    for i in frames:
+        voter.observe(TrackedPlate(track_id, box, corners, 0.9, 0), dataclasses.replace(frame(i), still=still))
+        voter.add(job(track_id, index=i), scores, pf.decode(scores))
+
+
+MOVED = BOX + np.float32([150, 60, 150, 60])  # 1.6 plate widths from BOX
+
+
+def test_a_plate_lost_for_a_moment_gets_one_row():
+    """The tracker lost the plate after frame 5 and found it again as a new track at frame 20: the
+    first track's votes (one read with the region wrong) go to the second, which writes the row."""
+    voter = PlateVoter(CONFIG)
+    seen(voter, 1, [4, 5], blurred(PLATE_A, 0.9, "region", WRONG_REGION))
+    seen(voter, 2, range(20, 26), peaked_scores(PLATE_A), box=MOVED)
+    assert voter.close(1) is None and voter.open_ids == [2]
+    sighting = voter.close(2)
+    assert (sighting.first_frame, sighting.last_frame, sighting.verdict.reads) == (4, 25, 8)
+    assert sighting.verdict.text == PLATE_A and sighting.first_seen_s == pytest.approx(4 / 30)
+
+
+@pytest.mark.parametrize("case", ["other number", "far away", "too late", "began before", "still images", "merging off"])
+def test_a_track_is_merged_only_into_one_that_carries_it_on(case):
+    config = dataclasses.replace(CONFIG, merge_within_s=0.0) if case == "merging off" else CONFIG
+    voter = PlateVoter(config)
+    still = case == "still images"
+    seen(voter, 1, [4, 5], peaked_scores(PLATE_A), still=still)
+    later = {"too late": range(40, 46), "began before": range(5, 11)}.get(case, range(20, 26))
+    box = BOX + np.float32([450, 0, 450, 0]) if case == "far away" else MOVED
+    seen(voter, 2, later, peaked_scores(PLATE_B if case == "other number" else PLATE_A), box=box, still=still)
+    first = voter.close(1)
+    assert first is not None and first.verdict.reads == 2 and voter.verdict(2).reads == len(later)
