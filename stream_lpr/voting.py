@@ -39,7 +39,6 @@ class _TrackVotes:
     seen_at: datetime
     last_seen_s: float
     last_frame: int
-    still: bool
     first_xyxy: np.ndarray
     sums: dict[str, np.ndarray] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
@@ -76,7 +75,7 @@ class PlateVoter:
         votes = self._tracks.get(track.track_id)
         if votes is None:
             votes = _TrackVotes(frame.source, frame.timestamp_s, frame.index, frame.seen_at,
-                                frame.timestamp_s, frame.index, frame.still, track.xyxy)
+                                frame.timestamp_s, frame.index, track.xyxy)
             self._tracks[track.track_id] = votes
         votes.last_seen_s, votes.last_frame = frame.timestamp_s, frame.index
         votes.last_xyxy = track.xyxy
@@ -131,7 +130,8 @@ class PlateVoter:
 
     def _continuation(self, ended: _TrackVotes, number: str | None) -> _TrackVotes | None:
         """The open track that carries on `ended` (see the module's docstring), if any."""
-        if number is None or ended.still:
+        # Still images never merge: each is its own source, seen in one frame (no gap).
+        if number is None:
             return None
         for track_id, votes in sorted(self._tracks.items(), key=lambda item: item[1].first_seen_s):
             gap = votes.first_seen_s - ended.last_seen_s

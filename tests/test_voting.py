@@ -193,9 +193,10 @@ def test_a_plate_lost_for_a_moment_gets_one_row():
 def test_a_track_is_merged_only_into_one_that_carries_it_on(case):
     config = dataclasses.replace(CONFIG, merge_within_s=0.0) if case == "merging off" else CONFIG
     voter = PlateVoter(config)
+    # A still image is one frame (time 0): all its plates are seen, and read, in that frame.
     still = case == "still images"
-    seen(voter, 1, [4, 5], peaked_scores(PLATE_A), still=still)
-    later = {"too late": range(40, 46), "began before": range(5, 11)}.get(case, range(20, 26))
+    seen(voter, 1, [0, 0] if still else [4, 5], peaked_scores(PLATE_A), still=still)
+    later = {"too late": range(40, 46), "began before": range(5, 11), "still images": [0] * 6}.get(case, range(20, 26))
     box = BOX + np.float32([450, 0, 450, 0]) if case == "far away" else MOVED
     seen(voter, 2, later, peaked_scores(PLATE_B if case == "other number" else PLATE_A), box=box, still=still)
     first = voter.close(1)
