@@ -118,6 +118,27 @@ def test_a_one_character_region_leaves_the_class_number_in_its_field(region):
     assert abs(np.median(ends)) < 6 and np.median(gaps) > 10
 
 
+def _class_digit_runs(seed: int) -> list[tuple[int, int]]:
+    """The millimetre extents (first, last column) of the three class digits of 大阪 888."""
+    cols = _upper_row_columns("大阪", seed)
+    runs = np.split(cols, np.nonzero(np.diff(cols) > 2)[0] + 1)  # a thinned stroke may break by a column
+    return [(int(run[0]), int(run[-1])) for run in runs if len(run) > 8][-3:]
+
+
+def test_class_digits_vary_in_width_and_pitch_as_real_plates_do():
+    """The spec's 25 mm digits at a 29 mm pitch are one maker's; the real reference photos show
+    20-26 mm at 23.5-29.5 (docs/measurements.md, session 29). A reader that has seen one spacing
+    only reads a narrow first digit as the prior's 3 or 5."""
+    widths, pitches = [], []
+    for seed in range(30):
+        runs = _class_digit_runs(seed)
+        widths += [last - first + 1 for first, last in runs]
+        pitches += [b[0] - a[0] for a, b in zip(runs, runs[1:])]
+        assert runs[-1][1] < 262, "the class number runs into the right bolt"
+    assert min(widths) <= 20 and max(widths) >= 24
+    assert min(pitches) <= 24 and max(pitches) >= 28
+
+
 def _slot_ink(rendered, slot: int) -> float:
     """Fraction of a designation slot covered by dark-green ink on a private plate."""
     ppm = rendered.image.shape[1] / 330.0

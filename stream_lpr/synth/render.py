@@ -25,7 +25,11 @@ BOLTS_MM = ((60.0, 25.0), (270.0, 25.0))
 DIGIT_LEFTS_MM = (75.0, 130.0, 212.0, 267.0)
 DIGIT_BOX_MM = (48.0, 78.0)
 DIGIT_TOP_MM = 72.0
-CLASS_PITCH_MM = 29.0
+# Class-number glyph width and the air between glyphs, mm. The spec's 25 wide at a 29 pitch is
+# one maker's; the real reference photos show 20-26 wide at pitches of 23.5-29.5, and a reader
+# that had only seen the spec's spacing read a narrow first digit as the prior's 3 or 5.
+CLASS_GLYPH_W_MM = (19.5, 25.5)
+CLASS_AIR_MM = (2.5, 5.0)
 UPPER_ROW_LIGHT = 0.6  # share of plates whose upper row is in a regular-weight face
 UPPER_ROW_THIN = 0.4  # share of plates whose upper row is thinned on top of that
 BAR_ONE = 0.5  # share of plates whose '1' is a plain stroke, without flag or foot
@@ -168,17 +172,19 @@ def _draw_text(canvas: _Canvas, text: pf.PlateText, rng: np.random.Generator) ->
     # two-character name would be, well apart from the digits, not beside them.
     field_w = 80.0 + jitter(2.0) if len(text.region) == 1 else region_w
     class_h = float(np.clip(region_h + jitter(2.0), 31.0, 40.0))
-    class_w = CLASS_PITCH_MM * len(text.class_number) - 4.0
+    glyph_w = float(rng.uniform(*CLASS_GLYPH_W_MM))
+    pitch = glyph_w + float(rng.uniform(*CLASS_AIR_MM))
+    class_w = pitch * (len(text.class_number) - 1) + glyph_w
     gap = 5.0 + jitter(1.0)
     left = 165.0 - (field_w + gap + class_w) / 2 + jitter(3.0)
     top = 15.0 + jitter(1.0)
     canvas.stamp(region_ink, left + (field_w - region_w) / 2, top, region_w, region_h)
-    condense = _condense(class_face, 25.0, class_h)
+    condense = _condense(class_face, glyph_w, class_h)
     x = left + field_w + gap
     bar_one = rng.random() < BAR_ONE
     for ch in text.class_number:
-        canvas.fitted(_digit_ink(class_face, ch, bar_one), (x, top, 25.0, class_h), condense)
-        x += CLASS_PITCH_MM
+        canvas.fitted(_digit_ink(class_face, ch, bar_one), (x, top, glyph_w, class_h), condense)
+        x += pitch
 
     # Lower row: kana, then the four designation slots.
     kana_size = float(rng.uniform(31.0, 43.0))
