@@ -23,7 +23,9 @@ one row a sighting. Real: the same on labelled photos of real Japanese plates
 are, shrunk (--real-scales: the same plates farther away) and as close-ups (--real-close-ups:
 each plate cropped to fill most of a photo's width) and pasted into larger photos
 (--real-large: a 12 MP phone photo's plates are as small) and blurred (--real-blurred: out of
-focus and moving).
+focus and moving), and each of these again with the real plates replaced by synthetic twins of
+the same text (--real-twins): the gap between the two is how unlike real plates the renderer
+draws each field.
 """
 
 from __future__ import annotations
@@ -530,9 +532,54 @@ def turned_copy(folder: Path, degrees: float, out: Path, distance: float = 4.0) 
     return _labelled_copy(folder, out, make)
 
 
+def twin_copy(folder: Path, detector, count: int, out: Path, seed: int = TEST_SEED) -> Path:
+    """Each labelled photo of `folder` `count` times in `out`, each real plate replaced by a
+    synthetic twin: a plate of the same text and type, drawn as for training (its faces, wear,
+    holder and bolts at random), pasted on the corners the detector finds for the real plate and
+    seen through the training camera model around it. Read as the real photos are, the twins
+    show what the renderer gets wrong: a field that the reader reads on the twins but not on
+    the real plates is one the renderer draws unlike real plates (session 29: the class number)."""
+    import dataclasses
+
+    from stream_lpr import plate_format as pf
+    from stream_lpr.synth import degrade
+    from stream_lpr.synth.compose import paste
+    from stream_lpr.synth.render import render
+    from stream_lpr.synth.sample import PlateSpec, sample_plate
+
+    rng = np.random.default_rng([seed, 29])
+
+    def make(image, entry):
+        boxes = np.array([plate["box"] for plate in entry["plates"]], np.float32).reshape(-1, 4)
+        found = detector.detect(image, still=True)
+        overlap = box_iou(boxes, found.xyxy)
+        for copy in range(count):
+            twin = image.copy()
+            for k, plate in enumerate(entry["plates"]):
+                if overlap[k].max(initial=0.0) < 0.3:  # not found: no corners to paste on
+                    continue
+                quad = found.corners[int(overlap[k].argmax())]
+                text = pf.PlateText(plate["region"], plate["class_number"], plate["kana"], plate["number"],
+                                    plate["plate_type"])
+                style = sample_plate(rng).style
+                if text.plate_type != "graphic":
+                    style = dataclasses.replace(style, graphic_frame="")
+                width = float(np.linalg.norm(quad[1] - quad[0]))
+                # As crops._seen_plate renders: about 1.5x finer than the plate is seen.
+                paste(twin, render(PlateSpec(text, style), rng, float(np.clip(width / 330 * 1.5, 0.35, 0.8))), quad)
+                pad = 0.3 * width
+                x0, y0 = np.maximum(np.floor(quad.min(0) - pad), 0).astype(int)
+                x1, y1 = np.ceil(quad.max(0) + pad).astype(int)
+                twin[y0:y1, x0:x1] = degrade.camera(degrade.light(twin[y0:y1, x0:x1], rng), rng)
+            yield f"{Path(entry['image']).stem}_twin{copy}.jpg", twin, entry["plates"]
+
+    return _labelled_copy(folder, out, make)
+
+
 def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None,
                   scales: tuple[float, ...] = (1.0,), close_ups: tuple[float, ...] = (),
-                  large: tuple[float, ...] = (), blurred: bool = False, turned: tuple[float, ...] = ()) -> dict:
+                  large: tuple[float, ...] = (), blurred: bool = False, turned: tuple[float, ...] = (),
+                  twins: int = 0) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
     plates' boxes and fields), as they are ("real"), shrunk by each other scale
     ("real_at_0.5": the same plates farther away), as close-ups ("real_close_up_0.7": each
@@ -542,7 +589,10 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
     each plate seen 45 degrees from either side, turned_copy()). What `run_stream.py` writes
     for them, and the probability the reader gives each true field (the mean over the still
     views of the detected plate): on a few photos that moves long before the exact match does,
-    so it shows whether a renderer change brought the synthetic plates closer to real ones."""
+    so it shows whether a renderer change brought the synthetic plates closer to real ones.
+    With `twins`, every variant again with each real plate replaced by that many synthetic
+    twins (twin_copy(); "twins", "twins_at_0.5", ...): where the twins' true fields get more
+    probability than the real plates', the renderer draws that field unlike real plates."""
     import tempfile
 
     if not (folder / "labels.jsonl").is_file():
@@ -550,23 +600,28 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
     product = _product(detector_path, reader_path, overrides)
     report = {}
     with tempfile.TemporaryDirectory(prefix="lpr_real_") as tmp:
-        for scale in scales:
-            if scale == 1.0:
-                report["real"] = _score_real(*product, folder)
-            else:
-                small = scaled_copy(folder, scale, Path(tmp) / f"{scale:g}")
-                report[f"real_at_{scale:g}"] = _score_real(*product, small)
-        for fill in close_ups:
-            close = close_up_copy(folder, fill, Path(tmp) / f"close_{fill:g}")
-            report[f"real_close_up_{fill:g}"] = _score_real(*product, close)
-        for factor in large:
-            inside = large_copy(folder, factor, Path(tmp) / f"large_{factor:g}")
-            report[f"real_in_{factor:g}x"] = _score_real(*product, inside)
-        if blurred:
-            report["real_blurred"] = _score_real(*product, blurred_copy(folder, Path(tmp) / "blurred"))
-        for degrees in turned:
-            turned_folder = turned_copy(folder, degrees, Path(tmp) / f"turned_{degrees:g}")
-            report[f"real_turned_{degrees:g}"] = _score_real(*product, turned_folder)
+        sources = [("real", folder)]
+        if twins:
+            sources.append(("twins", twin_copy(folder, product[1], twins, Path(tmp) / "twins")))
+        for name, source in sources:
+            work = Path(tmp) / name
+            for scale in scales:
+                if scale == 1.0:
+                    report[name] = _score_real(*product, source)
+                else:
+                    small = scaled_copy(source, scale, work / f"{scale:g}")
+                    report[f"{name}_at_{scale:g}"] = _score_real(*product, small)
+            for fill in close_ups:
+                close = close_up_copy(source, fill, work / f"close_{fill:g}")
+                report[f"{name}_close_up_{fill:g}"] = _score_real(*product, close)
+            for factor in large:
+                inside = large_copy(source, factor, work / f"large_{factor:g}")
+                report[f"{name}_in_{factor:g}x"] = _score_real(*product, inside)
+            if blurred:
+                report[f"{name}_blurred"] = _score_real(*product, blurred_copy(source, work / "blurred"))
+            for degrees in turned:
+                turned_folder = turned_copy(source, degrees, work / f"turned_{degrees:g}")
+                report[f"{name}_turned_{degrees:g}"] = _score_real(*product, turned_folder)
     return report
 
 
@@ -654,6 +709,10 @@ def main(argv: list[str] | None = None) -> int:
                              "whether the reader reads the letter or guesses it from the colour")
     parser.add_argument("--real-blurred", action=argparse.BooleanOptionalAction, default=True,
                         help="also read the real photos out of focus and with motion blur")
+    parser.add_argument("--real-twins", type=int, default=4, metavar="N",
+                        help="also read every real-photo variant with each real plate replaced by N synthetic "
+                             "plates of the same text (0: none): where the real plates' true fields get less "
+                             "probability than their twins', the renderer draws them unlike real plates")
     parser.add_argument("--skip", choices=("reader", "detector", "photos", "videos", "real"), action="append", default=[])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="config key for the photos and real runs, e.g. --set voting.field_min_confidence=0.5 (repeatable)")
@@ -661,9 +720,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if (args.plates < 1 or args.frames < 1 or args.photos < 1 or args.videos < 1
             or min(args.blurred_plates, args.occluded_plates, args.masked_plates, args.cut_plates,
-                   args.any_kana_plates) < 0):
+                   args.any_kana_plates, args.real_twins) < 0):
         parser.error("--plates, --frames, --photos and --videos take 1 or more, --blurred-plates, --occluded-plates, "
-                     "--masked-plates, --cut-plates and --any-kana-plates 0 or more (--skip leaves a part out)")
+                     "--masked-plates, --cut-plates, --any-kana-plates and --real-twins 0 or more (--skip leaves a part out)")
     report = {}
     try:
         from stream_lpr.cli import set_overrides
@@ -699,7 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         if "real" not in args.skip:
             report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales),
                                         tuple(args.real_close_ups), tuple(args.real_large), args.real_blurred,
-                                        tuple(args.real_turned)))
+                                        tuple(args.real_turned), args.real_twins))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -289,6 +289,34 @@ def test_real_photos_blurred_keep_their_boxes(tmp_path):
         assert sharpness(soft) < 0.5 * sharpness(sharp)
 
 
+def test_real_plates_twins_replace_the_plate_and_keep_its_labels(tmp_path):
+    """A twin is a rendered plate of the real plate's text on the real plate's corners; the
+    rest of the photo is the photo. The reader reads the twins' numbers (the field the
+    renderer draws most like real plates: probability 1.0 on twins and 0.998 on the real
+    plates when committed) and writes no row on nothing."""
+    import cv2
+
+    from stream_lpr.evaluate import _score_real, _product, twin_copy
+
+    config, found, readers = _product(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx")
+    out = twin_copy(REFERENCE_JP, found, 2, tmp_path)
+    entries = labels(out)
+    sources = {Path(e["image"]).stem: e for e in labels(REFERENCE_JP)}
+    assert [e["image"].rsplit("_", 1)[1] for e in entries] == ["twin0.jpg", "twin1.jpg"] * 4
+    for entry in entries:
+        source = sources[entry["image"].rsplit("_", 1)[0]]
+        assert entry["plates"] == source["plates"]
+        real, twin = (cv2.imread(str(folder / e["image"])).astype(float)
+                      for folder, e in ((REFERENCE_JP, source), (out, entry)))
+        x0, y0, x1, y1 = source["plates"][0]["box"]
+        changed = np.abs(real - twin).mean(axis=2) > 12
+        assert changed[y0:y1, x0:x1].mean() > 0.2, "the plate was not replaced"
+        assert changed.mean() < 0.05, "more than the plate's surroundings changed"
+    result = _score_real(config, found, readers, out)
+    assert result["plates"] == 8 and result["rows_on_no_plate"] == 0
+    assert result["number_accuracy"] >= 7 / 8 and result["true_field_probability"]["number"] > 0.9
+
+
 def test_real_photos_blurred_are_still_read_in_part():
     """Out of focus (sigma 1.6 px on 94-139 px plates) and with 9 px of motion: when committed
     2 of the 8 read exactly (the defocused 堺 and 大阪), 2 get no row (every field below its
