@@ -320,8 +320,8 @@ def test_real_plates_twins_replace_the_plate_and_keep_its_labels(tmp_path):
 def test_real_photos_blurred_are_still_read_in_part():
     """Out of focus (sigma 1.6 px on 94-139 px plates) and with 9 px of motion: when committed
     (session 29's reader) 3 of the 8 read exactly (the defocused 堺 and 大阪, the moving 堺), 2
-    get no row (every field below its threshold), none a row on no plate. A guard for what the reader keeps under blur. Session 16's
-    reader read 3 (the moving 堺 too); session 17's shows that plate's class number as unknown,
+    get no row (every field below its threshold), none a row on no plate. A guard for what the
+    reader keeps under blur; session 17's reader showed the moving 堺's class number as unknown,
     and the defocused 世田谷's as unknown instead of a wrong 399."""
     from stream_lpr.evaluate import evaluate_real
 

@@ -27,7 +27,7 @@ DIGIT_BOX_MM = (48.0, 78.0)
 DIGIT_TOP_MM = 72.0
 # Class-number glyph width and the air between glyphs, mm. The spec's 25 wide at a 29 pitch is
 # one maker's; the real reference photos show 20-26 wide at pitches of 23.5-29.5, and a reader
-# that had only seen the spec's spacing read a narrow first digit as the prior's 3 or 5.
+# that had seen one spacing only read the others' class numbers worse (session 29).
 CLASS_GLYPH_W_MM = (19.5, 25.5)
 CLASS_AIR_MM = (2.5, 5.0)
 UPPER_ROW_LIGHT = 0.6  # share of plates whose upper row is in a regular-weight face
