@@ -40,13 +40,13 @@ class _TrackVotes:
     last_seen_s: float
     last_frame: int
     first_xyxy: np.ndarray
+    last_xyxy: np.ndarray
     sums: dict[str, np.ndarray] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     reads: int = 0
     best_score: float = -1.0
     best_xyxy: np.ndarray | None = None
     best_crop: np.ndarray | None = None
-    last_xyxy: np.ndarray | None = None
     cached: Verdict | None = None
 
 
@@ -75,7 +75,7 @@ class PlateVoter:
         votes = self._tracks.get(track.track_id)
         if votes is None:
             votes = _TrackVotes(frame.source, frame.timestamp_s, frame.index, frame.seen_at,
-                                frame.timestamp_s, frame.index, track.xyxy)
+                                frame.timestamp_s, frame.index, track.xyxy, track.xyxy)
             self._tracks[track.track_id] = votes
         votes.last_seen_s, votes.last_frame = frame.timestamp_s, frame.index
         votes.last_xyxy = track.xyxy
@@ -130,10 +130,10 @@ class PlateVoter:
 
     def _continuation(self, ended: _TrackVotes, number: str | None) -> _TrackVotes | None:
         """The open track that carries on `ended` (see the module's docstring), if any."""
-        # Still images never merge: each is its own source, seen in one frame (no gap).
         if number is None:
             return None
         for track_id, votes in sorted(self._tracks.items(), key=lambda item: item[1].first_seen_s):
+            # Still images never merge: each is its own source, seen in one frame (no gap).
             gap = votes.first_seen_s - ended.last_seen_s
             if (votes.source == ended.source and 0 < gap <= self.config.merge_within_s
                     and _near(ended.last_xyxy, votes.first_xyxy)
@@ -168,10 +168,8 @@ class PlateVoter:
                        reads=votes.reads, stable=stable)
 
 
-def _near(a: np.ndarray | None, b: np.ndarray) -> bool:
+def _near(a: np.ndarray, b: np.ndarray) -> bool:
     """Box centres within _MERGE_REACH widths of the wider box."""
-    if a is None:
-        return False
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     width = max(a[2] - a[0], b[2] - b[0], 1.0)
     distance = np.hypot(*((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2))
