@@ -396,6 +396,13 @@ def _true_probability(scores, text) -> dict[str, float]:
     }
 
 
+def _label_text(plate: dict):
+    """A labels.jsonl plate's fields as a PlateText."""
+    from stream_lpr import plate_format as pf
+
+    return pf.PlateText(plate["region"], plate["class_number"], plate["kana"], plate["number"], plate["plate_type"])
+
+
 def read_labels(folder: Path) -> list[dict]:
     """A labelled photo folder's labels.jsonl: a dict per image (its file and its plates)."""
     text = (folder / "labels.jsonl").read_text(encoding="utf-8")
@@ -541,10 +548,9 @@ def twin_copy(folder: Path, detector, count: int, out: Path, seed: int = TEST_SE
     the real plates is one the renderer draws unlike real plates (session 29: the class number)."""
     import dataclasses
 
-    from stream_lpr import plate_format as pf
     from stream_lpr.synth import degrade
     from stream_lpr.synth.compose import paste
-    from stream_lpr.synth.render import render
+    from stream_lpr.synth.crops import render_for_crop
     from stream_lpr.synth.sample import PlateSpec, sample_plate
 
     rng = np.random.default_rng([seed, 29])
@@ -559,14 +565,12 @@ def twin_copy(folder: Path, detector, count: int, out: Path, seed: int = TEST_SE
                 if overlap[k].max(initial=0.0) < 0.3:  # not found: no corners to paste on
                     continue
                 quad = found.corners[int(overlap[k].argmax())]
-                text = pf.PlateText(plate["region"], plate["class_number"], plate["kana"], plate["number"],
-                                    plate["plate_type"])
+                text = _label_text(plate)
                 style = sample_plate(rng).style
                 if text.plate_type != "graphic":
                     style = dataclasses.replace(style, graphic_frame="")
                 width = float(np.linalg.norm(quad[1] - quad[0]))
-                # As crops._seen_plate renders: about 1.5x finer than the plate is seen.
-                paste(twin, render(PlateSpec(text, style), rng, float(np.clip(width / 330 * 1.5, 0.35, 0.8))), quad)
+                paste(twin, render_for_crop(PlateSpec(text, style), rng, width), quad)
                 pad = 0.3 * width
                 x0, y0 = np.maximum(np.floor(quad.min(0) - pad), 0).astype(int)
                 x1, y1 = np.ceil(quad.max(0) + pad).astype(int)
@@ -628,7 +632,6 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
 def _score_real(config, detector, readers, folder: Path) -> dict:
     import cv2
 
-    from stream_lpr import plate_format as pf
     from stream_lpr.readpolicy import still_views
     from stream_lpr.rectify import rectify
 
@@ -647,7 +650,7 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
         detections = detector.detect(image, still=True)
         seen = box_iou(label_boxes, detections.xyxy)
         for k, (truth, row) in enumerate(zip(truths, matched)):
-            text = pf.PlateText(truth["region"], truth["class_number"], truth["kana"], truth["number"], truth["plate_type"])
+            text = _label_text(truth)
             plates += 1
             if row is None:
                 missed += 1

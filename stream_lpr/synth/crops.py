@@ -14,8 +14,8 @@ from stream_lpr.rectify import PLATE_SIZE, rectify, rectify_around
 from stream_lpr.synth import degrade
 from stream_lpr.synth.compose import (SceneRecord, _read, occlude, paste, plate_quad, privacy_mask,
                                       procedural_background)
-from stream_lpr.synth.render import render
-from stream_lpr.synth.sample import ANY_KANA, sample_plate
+from stream_lpr.synth.render import RenderedPlate, render
+from stream_lpr.synth.sample import ANY_KANA, PlateSpec, sample_plate
 
 
 def source_width(rng: np.random.Generator, smallest: float = 40.0, largest: float = 320.0) -> float:
@@ -111,15 +111,19 @@ def cut_by_frame_edge(canvas: np.ndarray, quad: np.ndarray,
     return canvas[:, :edge], visible
 
 
+def render_for_crop(spec: PlateSpec, rng: np.random.Generator, width: float) -> RenderedPlate:
+    """The plate rendered for a reader crop of a plate `width` px wide in its frame: about 1.5x
+    finer than the crop the reader gets, never finer than the camera sees."""
+    return render(spec, rng, float(np.clip(max(width, PLATE_SIZE[0]) / 330.0 * 1.5, 0.35, 0.8)))
+
+
 def _seen_plate(rng: np.random.Generator, scenes: list[SceneRecord] | None, smallest: float,
                 draw: SampleDraw) -> tuple[np.ndarray, np.ndarray, pf.PlateText, float]:
     """A plate in its surroundings as a camera saw it: the picture, the plate's corners in it,
     its text and its width in pixels."""
     spec = sample_plate(rng, draw.any_kana)
     width = source_width(rng, smallest, draw.largest)
-    # Render about 1.5x finer than the crop the reader gets, never finer than the camera sees.
-    ppm = float(np.clip(max(width, PLATE_SIZE[0]) / 330.0 * 1.5, 0.35, 0.8))
-    rendered = render(spec, rng, ppm)
+    rendered = render_for_crop(spec, rng, width)
     cw, ch = int(width * 1.6) + 8, int(width * 1.1) + 8
     canvas = _background(rng, scenes, (cw, ch))
     quad = plate_quad(rng, (cw / 2 + rng.normal(0, 2), ch / 2 + rng.normal(0, 2)), width)
