@@ -315,6 +315,30 @@ def test_real_plates_twins_replace_the_plate_and_keep_its_labels(tmp_path):
     result = _score_real(config, found, readers, out)
     assert result["plates"] == 8 and result["rows_on_no_plate"] == 0
     assert result["number_accuracy"] >= 7 / 8 and result["true_field_probability"]["number"] > 0.9
+    # The twins' ink is as far from black as the real plates' (0.179 when committed, twins 0.188).
+    assert 0.08 < result["plate_tone"] < 0.3
+
+
+def test_plate_tone_says_how_far_the_ink_sits_from_black():
+    """Black strokes on a light face measure near 0, green ones (a private plate's paint) about
+    0.2; a veil of scattered light (half the picture
+    mixed with its mean brightness, as washed-out dashcam footage looks) lifts the ink toward the
+    face."""
+    import cv2
+
+    from stream_lpr.evaluate import plate_tone
+
+    def plate(ink):
+        crop = np.full((64, 128, 3), 215, np.uint8)
+        cv2.putText(crop, "12-34", (12, 52), cv2.FONT_HERSHEY_SIMPLEX, 1.4, ink, 5)
+        return crop
+
+    black, green = plate((17, 17, 17)), plate((30, 60, 30))
+    veiled = (0.5 * black + 0.5 * black.mean()).astype(np.uint8)
+    assert plate_tone(black) < 0.1
+    assert 0.15 < plate_tone(green) < 0.3
+    assert plate_tone(veiled) > 0.4
+    assert plate_tone(np.full((64, 128), 120, np.uint8)) == 1.0
 
 
 def test_real_photos_blurred_are_still_read_in_part():
