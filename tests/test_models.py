@@ -321,9 +321,8 @@ def test_real_plates_twins_replace_the_plate_and_keep_its_labels(tmp_path):
 
 def test_plate_tone_says_how_far_the_ink_sits_from_black():
     """Black strokes on a light face measure near 0, green ones (a private plate's paint) about
-    0.2; a veil of scattered light (half the picture
-    mixed with its mean brightness, as washed-out dashcam footage looks) lifts the ink toward the
-    face."""
+    0.2; a veil of scattered light (half the picture mixed with its mean brightness, as
+    washed-out dashcam footage looks) lifts the ink toward the face."""
     import cv2
 
     from stream_lpr.evaluate import plate_tone
