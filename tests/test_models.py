@@ -136,7 +136,7 @@ def test_shifted_moves_the_crop_and_repeats_its_edge():
 
 def test_three_views_read_more_small_plates_than_one():
     """The reason read_policy.views defaults to 3: on 60-80 px plates (most misses) the mean
-    of three shifted reads is right more often (177 against 169 of these 256 when committed)."""
+    of three shifted reads is right more often (178 against 169 of these 256 when committed)."""
     rng = np.random.default_rng(5)
     samples = [reader_sample(rng, None, smallest=60.0, draw=SampleDraw(largest=80.0)) for _ in range(256)]
     reader, right = PlateReader(WEIGHTS / "reader.int8.onnx"), {}
@@ -342,7 +342,7 @@ def test_plate_tone_says_how_far_the_ink_sits_from_black():
 
 def test_real_photos_blurred_are_still_read_in_part():
     """Out of focus (sigma 1.6 px on 94-139 px plates) and with 9 px of motion: when committed
-    (session 32's reader, as sessions 29-31's) 3 of the 8 read exactly (the defocused 堺 and 大阪,
+    (session 33's reader, as sessions 29-32's) 3 of the 8 read exactly (the defocused 堺 and 大阪,
     the moving 堺), 2 get no row (every field below its threshold), none a row on no plate. A
     guard for what the reader keeps under blur; session 17's reader showed the moving 堺's class
     number as unknown, and the defocused 世田谷's as unknown instead of a wrong 399."""
