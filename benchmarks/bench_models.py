@@ -10,7 +10,8 @@ a video's plates).
 Detector: milliseconds per 1280 x 720 frame, end to end (letterbox, forward, NMS, corners), for
 the int8 and float ONNX exports through onnxruntime (target <= 40 ms) and the PyTorch .pt file
 through ultralytics; and for int8 still photos (1920 x 1080 and a 12 MP phone's 4032 x 3024),
-which are also seen at detection.still_size (or half their size) and at close_up_size.
+which are also seen at detection.still_size (or half their size) and at close_up_size, without and
+with the passes turned detection.still_turn degrees each way.
 Corner refiner: milliseconds per plate for the plates of composed frames, context warps and
 second looks included.
 """
@@ -29,7 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from stream_lpr.config import ReadPolicyConfig  # noqa: E402
+from stream_lpr.config import DetectionConfig, ReadPolicyConfig  # noqa: E402
 from stream_lpr.detection import PlateDetector  # noqa: E402
 from stream_lpr.recognition import PlateReader  # noqa: E402
 from stream_lpr.refine import CornerRefiner  # noqa: E402
@@ -86,11 +87,15 @@ def main() -> int:
         median, p95 = _time_ms(lambda: detector.detect(frame), args.repeats)
         print(f"{name}, 1280x720 frame: {median:.1f} ms median, {p95:.1f} ms p95")
         if name == "detector.int8.onnx":
+            turned = PlateDetector(args.weights / name, still_turn=DetectionConfig().still_turn)
             for photo in photos:
                 h, w = photo.shape[:2]
                 median, p95 = _time_ms(lambda: detector.detect(photo, still=True), max(args.repeats // 4, 5))
                 print(f"{name}, {w}x{h} photo (passes at 640, {detector.still_pass_size(w)} and "
                       f"{detector.close_up_size}): {median:.1f} ms median, {p95:.1f} ms p95")
+                median, p95 = _time_ms(lambda: turned.detect(photo, still=True), max(args.repeats // 4, 5))
+                print(f"{name}, {w}x{h} photo, the same and turned +-{turned.still_turn:g} degrees at 640 "
+                      f"(detection.still_turn): {median:.1f} ms median, {p95:.1f} ms p95")
     return 0
 
 

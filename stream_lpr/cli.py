@@ -133,7 +133,8 @@ def load_models(config: Config, config_path: Path | None):
         refiner = CornerRefiner(refiner_path) if refiner_path else None
         detector = PlateDetector(detector_path, imgsz=m.imgsz, conf=config.detection.confidence,
                                  iou=config.detection.iou, device=m.device, still_size=config.detection.still_size,
-                                 close_up_size=config.detection.close_up_size, refiner=refiner)
+                                 close_up_size=config.detection.close_up_size,
+                                 still_turn=config.detection.still_turn, refiner=refiner)
         readers = [PlateReader(reader_path, device=m.device, threads=config.workers.threads)
                    for _ in range(config.workers.count)]
     except StreamLprError:

@@ -37,6 +37,7 @@ class DetectionConfig:
     every_n_frames: int = _opt(2, 1, 30)
     still_size: int = _opt(960, 0, 4096)
     close_up_size: int = _opt(256, 0, 4096)
+    still_turn: float = _opt(20.0, 0.0, 45.0)
 
 
 @dataclass(frozen=True)

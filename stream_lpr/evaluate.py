@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from stream_lpr.detection import box_iou
 from stream_lpr.errors import StreamLprError
 
 TEST_SEED = 20261125  # never used by training (training seeds are small integers)
@@ -105,18 +106,6 @@ class _Counts:
     scores: list = field(default_factory=list)  # (confidence, is_true_positive) per prediction
     positives: int = 0
     corner_errors: list = field(default_factory=list)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) with every box in b (M, 4) -> (N, M)."""
-    a = np.asarray(a, np.float32)[:, None, :]
-    b = np.asarray(b, np.float32)[None, :, :]
-    w = np.clip(np.minimum(a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0, None)
-    h = np.clip(np.minimum(a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0, None)
-    inter = w * h
-    area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])
-    area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
-    return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
 def _boxes(quads) -> np.ndarray:
