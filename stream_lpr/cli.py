@@ -134,7 +134,8 @@ def load_models(config: Config, config_path: Path | None):
         detector = PlateDetector(detector_path, imgsz=m.imgsz, conf=config.detection.confidence,
                                  iou=config.detection.iou, device=m.device, still_size=config.detection.still_size,
                                  close_up_size=config.detection.close_up_size,
-                                 still_turn=config.detection.still_turn, refiner=refiner)
+                                 still_turn=config.detection.still_turn,
+                                 counts_at=config.tracking.high_confidence, refiner=refiner)
         readers = [PlateReader(reader_path, device=m.device, threads=config.workers.threads)
                    for _ in range(config.workers.count)]
     except StreamLprError:

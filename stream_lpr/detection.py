@@ -144,20 +144,18 @@ class PlateDetector:
     turned 22 degrees lost 2 of their 8 plates, found at 0.87-0.91 in the same photos turned back
     20 degrees. So a still is also seen turned `still_turn` degrees each way at the model's own
     size (0: not), and the boxes of plates the level passes missed or were unsure of carried back
-    into the photo.
+    into the photo. A level box at `counts_at` or more (tracking.high_confidence: it counts in a
+    still) keeps its plate, as a turned box can be surer and its corners worse.
 
     A `refiner` (refine.CornerRefiner) then moves each plate's corners onto its edges.
     """
 
     CLOSE_UP_MIN_WIDTH = 0.3
-    # A level pass's box this confident (tracking.high_confidence's default: it counts in a still)
-    # is kept over a turned pass's box of the same plate.
-    LEVEL_SURE = 0.5
     STILL_MAX_SIZE = 2048
 
     def __init__(self, weights: str | Path, imgsz: int = 640, conf: float = 0.25, iou: float = 0.5,
                  device: str = "cpu", still_size: int = 960, close_up_size: int = 256, still_turn: float = 0.0,
-                 refiner=None):
+                 counts_at: float = 0.5, refiner=None):
         path = Path(weights)
         if not path.is_file():
             raise WeightsError(f"detector weights not found: {path}")
@@ -171,6 +169,7 @@ class PlateDetector:
             raise WeightsError(f"cannot load detector weights {path}: {exc.__class__.__name__}: {exc}") from None
         self.conf, self.iou = conf, iou
         self.still_size, self.close_up_size, self.still_turn = still_size, close_up_size, still_turn
+        self.counts_at = counts_at
         self.refiner = refiner
 
     def still_pass_size(self, long_side: int) -> int:
@@ -191,12 +190,17 @@ class PlateDetector:
         found = self._level_passes(image, still)
         if not (still and self.still_turn):
             return found
-        turned = _merge(self._turned_pass(image, self.still_turn), self._turned_pass(image, -self.still_turn))
+        # Shrunk once for both turns, to twice the model's size: the turns cost less, and turned
+        # at the model's own size the pixels blur further (a 61 px plate went unfound).
+        scale = min(1.0, 2 * self.model.long_side / max(image.shape[:2]))
+        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+        turned = _merge(self._turned_pass(small, self.still_turn, scale, image.shape),
+                        self._turned_pass(small, -self.still_turn, scale, image.shape))
         # A plate the level passes are sure of keeps their box: a turned pass's can be surer and
         # its corners worse (a plate seen 55 degrees from the side lost its row so). Elsewhere the
         # surer box wins, as between the level passes.
-        sure = found.subset(np.flatnonzero(found.confidence >= self.LEVEL_SURE))
-        unseen = box_iou(turned.xyxy, sure.xyxy).max(axis=1, initial=0.0) < 0.3
+        sure = found.subset(np.flatnonzero(found.confidence >= self.counts_at))
+        unseen = box_iou(turned.xyxy, sure.xyxy).max(axis=1, initial=0.0) <= _SAME_PLATE_IOU
         return _merge(found, turned.subset(np.flatnonzero(unseen)))
 
     def _level_passes(self, image: np.ndarray, still: bool) -> PlateDetections:
@@ -213,14 +217,12 @@ class PlateDetector:
             found = _merge(found, close.subset(wide))
         return found
 
-    def _turned_pass(self, image: np.ndarray, degrees: float) -> PlateDetections:
-        """The model's pass on `image` turned `degrees` about its centre, its plates carried back
-        into `image` (those that the turn moved partly outside it are dropped). A large image is
-        shrunk to twice the model's size first, so the turn costs less; turned at the model's own
-        size, its pixels blur further and a 61 px plate went unfound."""
-        h, w = image.shape[:2]
-        scale = min(1.0, 2 * self.model.long_side / max(h, w))
-        small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else image
+    def _turned_pass(self, small: np.ndarray, degrees: float, scale: float,
+                     shape: tuple[int, ...]) -> PlateDetections:
+        """The model's pass on `small` (the image of `shape` shrunk by `scale`) turned `degrees`
+        about its centre, its plates carried back into the image (those that the turn moved
+        partly outside it are dropped)."""
+        h, w = shape[:2]
         sh, sw = small.shape[:2]
         turn = cv2.getRotationMatrix2D((sw / 2, sh / 2), degrees, 1.0)
         found = self.model(cv2.warpAffine(small, turn, (sw, sh), borderMode=cv2.BORDER_REFLECT), self.conf, self.iou)
@@ -243,9 +245,13 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a + area_b - inter, 1e-9)
 
 
-def _merge(a: PlateDetections, b: PlateDetections, iou: float = 0.3) -> PlateDetections:
-    """Both sets, less the weaker of any two boxes overlapping by more than `iou`: two passes
-    box one plate a little differently, and two plates never overlap that much."""
+# Two boxes overlapping more than this are one plate: two passes box a plate a little
+# differently, and two plates never overlap that much.
+_SAME_PLATE_IOU = 0.3
+
+
+def _merge(a: PlateDetections, b: PlateDetections, iou: float = _SAME_PLATE_IOU) -> PlateDetections:
+    """Both sets, less the weaker of any two boxes overlapping by more than `iou` (one plate)."""
     xyxy, corners = np.concatenate([a.xyxy, b.xyxy]), np.concatenate([a.corners, b.corners])
     confidence = np.concatenate([a.confidence, b.confidence])
     if not len(confidence):
