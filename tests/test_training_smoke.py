@@ -7,9 +7,11 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from conftest import ROOT
 from helpers import PLATE_A
@@ -158,8 +160,9 @@ def test_detector_training_builds_tiles_trains_and_exports(tmp_path):
     data, run, weights = tmp_path / "data", tmp_path / "run", tmp_path / "weights"
     code = train_main(["detector", "--data", str(data), "--run", str(run), "--weights", str(weights),
                        "--train-tiles", "4", "--val-tiles", "2", "--epochs", "1", "--batch", "2", "--workers", "0",
-                       "--calibration-frames", "2"])
+                       "--calibration-frames", "2", "--degrees", "20"])
     assert code == 0
+    assert yaml.safe_load((run / "args.yaml").read_text())["degrees"] == 20  # tiles turned up to 20 each way
     labels = list((data / "labels" / "train").glob("*.txt"))
     assert len(labels) == 4
     for line in (l for f in labels for l in f.read_text().splitlines()):
@@ -197,6 +200,13 @@ def test_tiles_depend_on_the_seed_not_on_the_number_of_jobs(tmp_path):
         assert one.read_text() == two.read_text()
 
 
+def test_the_badge_share_reaches_the_tiles(tmp_path):
+    for badges in (0.0, 1.0):
+        build_dataset(tmp_path / f"badges{badges}", train=2, val=0, seed=5, badges=badges)
+    plain, badged = (cv2.imread(str(tmp_path / f"badges{b}" / "images" / "train" / "000000.jpg")) for b in (0.0, 1.0))
+    assert plain.shape == badged.shape and np.abs(plain.astype(int) - badged).max() > 50
+
+
 def test_detector_fine_tuning_starts_from_the_given_weights(tmp_path):
     data = build_dataset(tmp_path / "data", train=4, val=2, seed=3)
     best = train(data, tmp_path / "run", epochs=1, hours=None, batch=2, seed=0, workers=0,
@@ -204,6 +214,22 @@ def test_detector_fine_tuning_starts_from_the_given_weights(tmp_path):
     image = render_scene([Appearance(PLATE_A, 0, 1, (640, 360), (640, 360), 200, 200)], 1)[0]
     found = PlateDetector(best, conf=0.5).detect(image)  # a from-scratch epoch finds nothing at 0.5
     assert len(found) == 1
+
+
+def test_averaging_detectors_writes_their_mean_as_a_loadable_checkpoint(tmp_path):
+    import stream_lpr.offline  # noqa: F401 - before ultralytics' classes are unpickled
+    from stream_lpr.train.detector import average_weights
+
+    shipped = torch.load(ROOT / "weights" / "detector.pt", map_location="cpu", weights_only=False)
+    weights = {k: v.clone() for k, v in shipped["model"].state_dict().items()}
+    shipped["model"].load_state_dict({k: v * 3 if v.is_floating_point() else v for k, v in weights.items()})
+    torch.save(shipped, tmp_path / "tripled.pt")
+    out = average_weights([ROOT / "weights" / "detector.pt", tmp_path / "tripled.pt"], tmp_path / "mean" / "detector.pt")
+    mean = torch.load(out, map_location="cpu", weights_only=False)["model"].state_dict()
+    for name, value in weights.items():
+        expected = value.float() * 2 if value.is_floating_point() else value
+        assert torch.allclose(mean[name].float(), expected.float(), rtol=1e-3, atol=1e-4), name
+    assert PlateDetector(out, conf=0.0).detect(np.zeros((360, 640, 3), np.uint8)).corners.shape[1:] == (4, 2)
 
 
 def test_detector_training_on_a_cpu_uses_every_core():

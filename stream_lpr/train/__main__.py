@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import signal
 import sys
 from pathlib import Path
@@ -15,9 +16,11 @@ def _detector(args: argparse.Namespace) -> None:
 
     data = Path(args.data) / "data.yaml"
     if not data.exists() or args.rebuild:
-        data = detector.build_dataset(Path(args.data), args.train_tiles, args.val_tiles, args.seed, args.jobs)
+        data = detector.build_dataset(Path(args.data), args.train_tiles, args.val_tiles, args.seed, args.jobs,
+                                      detector.EMBLEMS if args.badges is None else args.badges)
     best = detector.train(data, Path(args.run), args.epochs, args.hours, args.batch, args.seed,
-                          args.model, args.device, args.workers, Path(args.init) if args.init else None)
+                          args.model, args.device, args.workers, Path(args.init) if args.init else None,
+                          args.degrees)
     written = detector.export(best, Path(args.weights), args.calibration_frames)
     print("detector weights written: " + ", ".join(str(p) for p in written))
 
@@ -67,9 +70,19 @@ def _refiner(args: argparse.Namespace) -> None:
 
 
 def _average(args: argparse.Namespace) -> None:
+    sources = [Path(p) for p in args.sources]
+    if args.model == "detector":
+        from stream_lpr.train import detector
+
+        out = Path(args.out or "weights/detector.pt")
+        mean = detector.average_weights(sources, out.parent / "average_source" / out.name)
+        written = detector.export(mean, out.parent, args.calibration_frames)
+        shutil.rmtree(mean.parent)
+        print("averaged detector written: " + ", ".join(str(p) for p in written))
+        return
     from stream_lpr.train import reader
 
-    out = reader.average_weights([Path(p) for p in args.sources], Path(args.out))
+    out = reader.average_weights(sources, Path(args.out or "weights/reader.pt"))
     print(f"averaged reader written: {_export_reader(out, args.calibration_plates)}")
 
 
@@ -86,11 +99,16 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--train-tiles", type=int, default=6000)
     det.add_argument("--val-tiles", type=int, default=400)
     det.add_argument("--rebuild", action="store_true", help="compose the tiles again")
+    det.add_argument("--badges", type=float, default=None,
+                     help="share of plates given a car maker's badge nearby in the tiles (default: train.detector.EMBLEMS)")
     det.add_argument("--jobs", type=int, default=1, help="processes composing tiles")
     det.add_argument("--init", default=None, help="start a new run from these detector weights (.pt)")
     det.add_argument("--epochs", type=int, default=30)
     det.add_argument("--hours", type=float, default=None, help="stop after this long (overrides --epochs)")
     det.add_argument("--batch", type=int, default=16)
+    det.add_argument("--degrees", type=float, default=3.0,
+                     help="tiles turned in their plane by up to this many degrees each way (the composer's plates are "
+                          "within about 12 of level)")
     det.add_argument("--model", default="yolov8n-pose.yaml", help="ultralytics model config (scale)")
     det.add_argument("--workers", type=int, default=1)
     det.add_argument("--device", default="cpu")
@@ -167,10 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     rf.add_argument("--seed", type=int, default=0)
     rf.set_defaults(run_command=_refiner)
 
-    av = sub.add_parser("average", help="average readers fine-tuned from the same weights into one")
-    av.add_argument("sources", nargs="+", help="reader.pt files (one named twice weighs twice)")
-    av.add_argument("--out", default="weights/reader.pt", help="where the mean and its ONNX exports go")
+    av = sub.add_parser("average", help="average readers (or detectors) fine-tuned from the same weights into one")
+    av.add_argument("sources", nargs="+", help="reader.pt (or detector.pt) files (one named twice weighs twice)")
+    av.add_argument("--model", choices=("reader", "detector"), default="reader")
+    av.add_argument("--out", default=None,
+                    help="where the mean and its ONNX exports go (default weights/reader.pt or weights/detector.pt)")
     av.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
+    av.add_argument("--calibration-frames", type=int, default=64,
+                    help="composed scenes the detector's int8 export is calibrated on")
     av.set_defaults(run_command=_average)
 
     args = parser.parse_args(argv)

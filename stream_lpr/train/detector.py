@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from stream_lpr.errors import StreamLprError
 from stream_lpr.synth.compose import Scene, compose, load_scenes
 from stream_lpr.train.quantize import quantize_detector
 
@@ -59,12 +60,13 @@ def _label_lines(scene: Scene, origin: tuple[int, int], size: tuple[int, int]) -
 CHUNK = 200  # tiles per seeded chunk: the tiles depend on the seed alone, not on --jobs
 
 
-def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene_split: str) -> int:
+def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene_split: str,
+                 badges: float = EMBLEMS) -> int:
     images, labels = out / "images" / split, out / "labels" / split
     scenes = load_scenes(split=scene_split)
     rng = np.random.default_rng([seed, first // CHUNK])
     for i in range(first, first + count):
-        scene = compose(rng, scenes, long_side=INFER_LONG_SIDE, emblems=EMBLEMS)
+        scene = compose(rng, scenes, long_side=INFER_LONG_SIDE, emblems=badges)
         if min(scene.image.shape[:2]) < TILE:
             pad_y, pad_x = max(0, TILE - scene.image.shape[0]), max(0, TILE - scene.image.shape[1])
             scene.image = cv2.copyMakeBorder(scene.image, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT)
@@ -75,10 +77,12 @@ def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene
     return count
 
 
-def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str, jobs: int) -> None:
+def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str, jobs: int,
+                 badges: float = EMBLEMS) -> None:
     (out / "images" / split).mkdir(parents=True, exist_ok=True)
     (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-    chunks = [(out, split, first, min(CHUNK, count - first), seed, scene_split) for first in range(0, count, CHUNK)]
+    chunks = [(out, split, first, min(CHUNK, count - first), seed, scene_split, badges)
+              for first in range(0, count, CHUNK)]
     bar = tqdm(total=count, desc=f"composing {split} tiles", unit="tile")
     if jobs <= 1:
         for chunk in chunks:
@@ -94,11 +98,11 @@ def _star_write_chunk(args: tuple) -> int:
     return _write_chunk(*args)
 
 
-def build_dataset(out: Path, train: int, val: int, seed: int, jobs: int = 1) -> Path:
+def build_dataset(out: Path, train: int, val: int, seed: int, jobs: int = 1, badges: float = EMBLEMS) -> Path:
     """Writes tiles and data.yaml; val tiles come from held-out drives with another seed."""
     out = Path(out)
-    _write_split(out, "train", train, seed, "train", jobs)
-    _write_split(out, "val", val, seed + 7919, "test", jobs)
+    _write_split(out, "train", train, seed, "train", jobs, badges)
+    _write_split(out, "val", val, seed + 7919, "test", jobs, badges)
     data = out / "data.yaml"
     data.write_text(
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
@@ -119,7 +123,7 @@ def _train_on_every_core(model, device: str) -> None:
 
 def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: int, seed: int,
           model_cfg: str = "yolov8n-pose.yaml", device: str = "cpu", workers: int = 1,
-          init: Path | None = None) -> Path:
+          init: Path | None = None, degrees: float = 3.0) -> Path:
     """Trains from scratch (or from the weights in `init`), or resumes run_dir's last
     checkpoint; returns the best weights."""
     import stream_lpr.offline  # noqa: F401 - before ultralytics
@@ -139,10 +143,36 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
             **tune, data=str(data), epochs=epochs, time=hours, imgsz=TILE, batch=batch, seed=seed,
             device=device, workers=workers, project=str(run_dir.resolve().parent), name=run_dir.name,
             exist_ok=True, pretrained=init is not None, amp=False, plots=False, val=True, patience=0,
-            verbose=True, mosaic=1.0, scale=0.3, degrees=3.0, translate=0.1, fliplr=0.5, hsv_h=0.02,
+            verbose=True, mosaic=1.0, scale=0.3, degrees=degrees, translate=0.1, fliplr=0.5, hsv_h=0.02,
             close_mosaic=max(1, epochs // 10), cos_lr=True, warmup_epochs=1.0,
         )
     return run_dir / "weights" / "best.pt"
+
+
+def average_weights(sources: list[Path], out: Path) -> Path:
+    """Writes the mean of several detectors fine-tuned from the same weights as one ultralytics
+    checkpoint (the first one's, its weights replaced): like the readers, the mean of two rounds
+    keeps what each learnt better than either (session 35)."""
+    import torch
+
+    import stream_lpr.offline  # noqa: F401 - before ultralytics' classes are unpickled
+
+    checkpoints = [torch.load(path, map_location="cpu", weights_only=False) for path in sources]
+    states = [c["model"].state_dict() for c in checkpoints]
+    if any(state.keys() != states[0].keys() or any(state[k].shape != v.shape for k, v in states[0].items())
+           for state in states):
+        raise StreamLprError("cannot average detectors of different shapes: " + ", ".join(map(str, sources)))
+    mean = {}
+    for name, value in states[0].items():
+        stacked = torch.stack([state[name].float() for state in states])
+        # integer buffers (BatchNorm's batch count) are counts, not weights: keep the first
+        mean[name] = stacked.mean(0).to(value.dtype) if value.is_floating_point() else value
+    checkpoint = checkpoints[0]
+    checkpoint["model"].load_state_dict(mean)
+    checkpoint["ema"] = None  # ultralytics loads "ema" before "model": it would hide the mean
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, out)
+    return out
 
 
 def export(best: Path, weights_dir: Path, calibration_frames: int = 64) -> tuple[Path, Path, Path]:
