@@ -230,6 +230,8 @@ def test_averaging_detectors_writes_their_mean_as_a_loadable_checkpoint(tmp_path
         expected = value.float() * 2 if value.is_floating_point() else value
         assert torch.allclose(mean[name].float(), expected.float(), rtol=1e-3, atol=1e-4), name
     assert PlateDetector(out, conf=0.0).detect(np.zeros((360, 640, 3), np.uint8)).corners.shape[1:] == (4, 2)
+    with pytest.raises(StreamLprError, match="not an ultralytics detector"):
+        average_weights([ROOT / "weights" / "detector.pt", ROOT / "weights" / "reader.pt"], tmp_path / "x.pt")
 
 
 def test_detector_training_on_a_cpu_uses_every_core():

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import shutil
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from stream_lpr.errors import StreamLprError
@@ -74,10 +74,9 @@ def _average(args: argparse.Namespace) -> None:
     if args.model == "detector":
         from stream_lpr.train import detector
 
-        out = Path(args.out or "weights/detector.pt")
-        mean = detector.average_weights(sources, out.parent / "average_source" / out.name)
-        written = detector.export(mean, out.parent, args.calibration_frames)
-        shutil.rmtree(mean.parent)
+        with tempfile.TemporaryDirectory(prefix="detector_mean_") as tmp:
+            mean = detector.average_weights(sources, Path(tmp) / "detector.pt")
+            written = detector.export(mean, Path(args.out or "weights/detector.pt").parent, args.calibration_frames)
         print("averaged detector written: " + ", ".join(str(p) for p in written))
         return
     from stream_lpr.train import reader
@@ -189,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
     av.add_argument("sources", nargs="+", help="reader.pt (or detector.pt) files (one named twice weighs twice)")
     av.add_argument("--model", choices=("reader", "detector"), default="reader")
     av.add_argument("--out", default=None,
-                    help="where the mean and its ONNX exports go (default weights/reader.pt or weights/detector.pt)")
+                    help="where the mean and its ONNX exports go (default weights/reader.pt; a detector's are always "
+                         "named detector.pt, .onnx and .int8.onnx, in this path's folder: default weights/)")
     av.add_argument("--calibration-plates", type=int, default=512, help="rendered plates the int8 export is calibrated on")
     av.add_argument("--calibration-frames", type=int, default=64,
                     help="composed scenes the detector's int8 export is calibrated on")

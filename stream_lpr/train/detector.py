@@ -158,6 +158,9 @@ def average_weights(sources: list[Path], out: Path) -> Path:
     import stream_lpr.offline  # noqa: F401 - before ultralytics' classes are unpickled
 
     checkpoints = [torch.load(path, map_location="cpu", weights_only=False) for path in sources]
+    for path, checkpoint in zip(sources, checkpoints):
+        if not hasattr(checkpoint.get("model") if isinstance(checkpoint, dict) else None, "state_dict"):
+            raise StreamLprError(f"not an ultralytics detector checkpoint: {path}")
     states = [c["model"].state_dict() for c in checkpoints]
     if any(state.keys() != states[0].keys() or any(state[k].shape != v.shape for k, v in states[0].items())
            for state in states):
