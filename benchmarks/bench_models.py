@@ -19,6 +19,7 @@ second looks included.
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
@@ -87,7 +88,8 @@ def main() -> int:
         median, p95 = _time_ms(lambda: detector.detect(frame), args.repeats)
         print(f"{name}, 1280x720 frame: {median:.1f} ms median, {p95:.1f} ms p95")
         if name == "detector.int8.onnx":
-            turned = PlateDetector(args.weights / name, still_turn=DetectionConfig().still_turn)
+            turned = copy.copy(detector)  # the same loaded model, with the turned passes on
+            turned.still_turn = DetectionConfig().still_turn
             for photo in photos:
                 h, w = photo.shape[:2]
                 median, p95 = _time_ms(lambda: detector.detect(photo, still=True), max(args.repeats // 4, 5))

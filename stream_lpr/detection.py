@@ -140,11 +140,11 @@ class PlateDetector:
     pixels to trust (a car badge beside a plate came out at 0.77 there, a 133 px box in 1280).
 
     A photo taken with the camera askew turns its plates in the picture's plane, and the detector
-    learnt plates within about 12 degrees of level (the composer's roll): the reference photos
-    turned 22 degrees lost 2 of their 8 plates, found at 0.87-0.91 in the same photos turned back
-    20 degrees. So a still is also seen turned `still_turn` degrees each way at the model's own
-    size (0: not), and the boxes of plates the level passes missed or were unsure of carried back
-    into the photo. A level box at `counts_at` or more (tracking.high_confidence: it counts in a
+    finds most plates within about 22 degrees of level (session 35's; session 20's, which learnt
+    only the composer's roll, lost 2 of the 8 reference plates turned 22 degrees). Turned 30
+    degrees it loses 2 of 8, found again in the photos turned back 20. So a still is also seen
+    turned `still_turn` degrees each way at the model's own size (0: not), and the boxes of
+    plates the level passes missed or were unsure of carried back into the photo. A level box at `counts_at` or more (tracking.high_confidence: it counts in a
     still) keeps its plate, as a turned box can be surer and its corners worse.
 
     A `refiner` (refine.CornerRefiner) then moves each plate's corners onto its edges.

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from stream_lpr.errors import StreamLprError
 from stream_lpr.synth.compose import Scene, compose, load_scenes
+from stream_lpr.train.averaging import mean_weights
 from stream_lpr.train.quantize import quantize_detector
 
 INFER_LONG_SIDE = 640
@@ -150,28 +151,20 @@ def train(data: Path, run_dir: Path, epochs: int, hours: float | None, batch: in
 
 
 def average_weights(sources: list[Path], out: Path) -> Path:
-    """Writes the mean of several detectors fine-tuned from the same weights as one ultralytics
-    checkpoint (the first one's, its weights replaced): like the readers, the mean of two rounds
-    keeps what each learnt better than either (session 35)."""
+    """Writes the mean of several detectors' weights (train.averaging) as one ultralytics
+    checkpoint: the first one's, its weights replaced."""
     import torch
 
     import stream_lpr.offline  # noqa: F401 - before ultralytics' classes are unpickled
 
     checkpoints = [torch.load(path, map_location="cpu", weights_only=False) for path in sources]
     for path, checkpoint in zip(sources, checkpoints):
-        if not hasattr(checkpoint.get("model") if isinstance(checkpoint, dict) else None, "state_dict"):
+        model = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+        if not hasattr(model, "state_dict"):  # a reader's "model" is a plain dict of tensors
             raise StreamLprError(f"not an ultralytics detector checkpoint: {path}")
-    states = [c["model"].state_dict() for c in checkpoints]
-    if any(state.keys() != states[0].keys() or any(state[k].shape != v.shape for k, v in states[0].items())
-           for state in states):
-        raise StreamLprError("cannot average detectors of different shapes: " + ", ".join(map(str, sources)))
-    mean = {}
-    for name, value in states[0].items():
-        stacked = torch.stack([state[name].float() for state in states])
-        # integer buffers (BatchNorm's batch count) are counts, not weights: keep the first
-        mean[name] = stacked.mean(0).to(value.dtype) if value.is_floating_point() else value
     checkpoint = checkpoints[0]
-    checkpoint["model"].load_state_dict(mean)
+    checkpoint["model"].load_state_dict(mean_weights([c["model"].state_dict() for c in checkpoints],
+                                                     [str(p) for p in sources]))
     checkpoint["ema"] = None  # ultralytics loads "ema" before "model": it would hide the mean
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, out)

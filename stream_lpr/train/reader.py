@@ -28,6 +28,7 @@ from stream_lpr.recognition import HEADS, ReaderNet, network_shape, to_tensor
 from stream_lpr.rectify import PLATE_SIZE
 from stream_lpr.synth.compose import load_scenes
 from stream_lpr.synth.crops import SampleDraw, reader_sample
+from stream_lpr.train.averaging import mean_weights
 
 CHECKPOINT_EVERY = 250
 SHARD_SIZE = 512  # plates per shard file: about 12 MB
@@ -239,8 +240,7 @@ def save_weights(model: ReaderNet, path: Path, config: dict) -> None:
 
 
 def average_weights(sources: list[Path], out: Path) -> Path:
-    """Writes the mean of several readers' weights. Runs fine-tuned from the same weights stay
-    close enough for their mean to be a network too, and it reads better than any of them."""
+    """Writes the mean of several readers' weights (train.averaging)."""
     states = [torch.load(path, map_location="cpu", weights_only=True) for path in sources]
     shapes = [network_shape(state.get("config")) for state in states]
     config = shapes[0]
@@ -248,12 +248,7 @@ def average_weights(sources: list[Path], out: Path) -> Path:
         raise StreamLprError("cannot average readers of different shapes: " + ", ".join(
             f"{path} {shape}" for path, shape in zip(sources, shapes)))
     model = ReaderNet(**config)
-    mean = {}
-    for name, value in model.state_dict().items():
-        stacked = torch.stack([state["model"][name].float() for state in states])
-        # integer buffers (BatchNorm's batch count) are counts, not weights: keep the first
-        mean[name] = stacked.mean(0).to(value.dtype) if value.is_floating_point() else states[0]["model"][name]
-    model.load_state_dict(mean)
+    model.load_state_dict(mean_weights([state["model"] for state in states], [str(p) for p in sources]))
     save_weights(model, out, config)
     return out
 
