@@ -160,6 +160,20 @@ def test_reader_onnx_export_gives_the_pt_distributions():
         np.testing.assert_allclose(pt.scores.region, onnx.scores.region, atol=1e-4)
 
 
+def test_detector_evaluation_splits_recall_by_plate_type():
+    """evaluate's recall per plate type counts each counted plate once: weighted by the plates
+    of each type, it is the overall recall."""
+    from stream_lpr.evaluate import evaluate_detector
+
+    report = evaluate_detector(WEIGHTS / "detector.int8.onnx", count=4, seed=5, threshold=0.5)
+    for result in report.values():
+        by_type = result["recall_by_plate_type"]
+        assert set(by_type) <= set(pf.PLATE_TYPES)
+        assert sum(n for _, n in by_type.values()) == result["plates"] > 0
+        overall = sum(recall * n for recall, n in by_type.values()) / result["plates"]
+        assert overall == pytest.approx(result["recall"], abs=2e-3)
+
+
 def test_detector_sees_nothing_in_a_plain_frame(detector):
     frame = np.full((720, 1280, 3), 90, np.uint8)
     assert len(detector.detect(frame)) == 0
