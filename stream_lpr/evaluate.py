@@ -176,7 +176,8 @@ def _summary(counts: _Counts, threshold: float) -> dict:
         "ap50": float(ap),
         "mean_corner_error_of_width": float(np.mean(counts.corner_errors)) if counts.corner_errors else float("nan"),
         "plates": counts.positives,
-        "recall_by_plate_type": {t: [round(float(np.mean(np.array(c) >= threshold)), 4), len(c)]
+        "recall_by_plate_type": {t: {"plates": len(c), **{f"{x:.3f}": round(float(np.mean(np.array(c) >= x)), 4)
+                                                          for x in sorted({threshold, 0.5, 0.725})}}
                                  for t, c in by_type.items()},
     }
 

@@ -169,9 +169,10 @@ def test_detector_evaluation_splits_recall_by_plate_type():
     for result in report.values():
         by_type = result["recall_by_plate_type"]
         assert set(by_type) <= set(pf.PLATE_TYPES)
-        assert sum(n for _, n in by_type.values()) == result["plates"] > 0
-        overall = sum(recall * n for recall, n in by_type.values()) / result["plates"]
-        assert overall == pytest.approx(result["recall"], abs=2e-3)
+        assert sum(t["plates"] for t in by_type.values()) == result["plates"] > 0
+        for threshold in ("0.500", "0.725"):
+            overall = sum(t[threshold] * t["plates"] for t in by_type.values()) / result["plates"]
+            assert overall == pytest.approx(result["precision_recall_by_threshold"][threshold][1], abs=2e-3)
 
 
 def test_detector_sees_nothing_in_a_plain_frame(detector):
