@@ -166,8 +166,10 @@ def _summary(counts: _Counts, threshold: float) -> dict:
         return tp / max(tp + fp, 1), tp / max(counts.positives, 1)
 
     precision, recall = operating_point(threshold)
-    # A plate type the detector knows less well (a green plate on a dark grille) hides in the total.
-    by_type = {t: [c for name, c in counts.by_type if name == t] for t in sorted({t for t, _ in counts.by_type})}
+    # A plate type the detector knows less well would hide in the total.
+    by_type: dict[str, list[float]] = {}
+    for plate_type, confidence in sorted(counts.by_type):
+        by_type.setdefault(plate_type, []).append(confidence)
     return {
         "precision": precision,
         "recall": recall,
@@ -176,10 +178,14 @@ def _summary(counts: _Counts, threshold: float) -> dict:
         "ap50": float(ap),
         "mean_corner_error_of_width": float(np.mean(counts.corner_errors)) if counts.corner_errors else float("nan"),
         "plates": counts.positives,
-        "recall_by_plate_type": {t: {"plates": len(c), **{f"{x:.3f}": round(float(np.mean(np.array(c) >= x)), 4)
-                                                          for x in sorted({threshold, 0.5, 0.725})}}
-                                 for t, c in by_type.items()},
+        "recall_by_plate_type": {t: _found_share(c, {threshold, 0.5, 0.725}) for t, c in by_type.items()},
     }
+
+
+def _found_share(confidences: list[float], thresholds: set[float]) -> dict:
+    """How many plates, and the share of them whose match is at least each threshold."""
+    found = np.array(confidences)
+    return {"plates": len(found), **{f"{t:.3f}": round(float(np.mean(found >= t)), 4) for t in sorted(thresholds)}}
 
 
 def evaluate_detector(weights: Path, count: int, seed: int, threshold: float, refiner: Path | None = None) -> dict:
