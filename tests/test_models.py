@@ -404,6 +404,20 @@ def test_real_plates_turned_far_to_the_side_are_still_read(degrees, read):
     assert result["exact_match"] >= (read - 1) / 8 and result["plates_without_a_row"] <= 8 - read + 1
 
 
+def _turned_reference(name: str, box: tuple[int, int, int, int], degrees: float, border: int):
+    """The reference photo `name` turned `degrees` about its centre, and the box around its
+    plate's labelled `box` (x0, y0, x1, y1) turned with it."""
+    import cv2
+
+    image = cv2.imread(str(REFERENCE_JP / name))
+    h, w = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
+    x0, y0, x1, y1 = box
+    corners = cv2.transform(np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]).reshape(-1, 1, 2), turn).reshape(4, 2)
+    label = np.concatenate([corners.min(0), corners.max(0)])[None]
+    return cv2.warpAffine(image, turn, (w, h), borderMode=border), label
+
+
 def test_a_photo_taken_askew_is_also_seen_turned(detector):
     """A real photo turned 40 degrees in its plane (the 世田谷 plate, 94 px wide): the detector,
     which finds most plates within about 26 degrees of level (session 36's; session 20's lost
@@ -414,13 +428,9 @@ def test_a_photo_taken_askew_is_also_seen_turned(detector):
 
     import cv2
 
-    image = cv2.imread(str(REFERENCE_JP / "lipla_00.jpg"))
-    h, w = image.shape[:2]
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), -40, 1.0)
-    askew = cv2.warpAffine(image, turn, (w, h), borderMode=cv2.BORDER_REFLECT)
     x0, y0, x1, y1 = 603, 581, 697, 637  # from the folder's labels.jsonl
-    corners = cv2.transform(np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]).reshape(-1, 1, 2), turn).reshape(4, 2)
-    label = np.concatenate([corners.min(0), corners.max(0)])[None]
+    askew, label = _turned_reference("lipla_00.jpg", (x0, y0, x1, y1), -40, cv2.BORDER_REFLECT)
+    image = cv2.imread(str(REFERENCE_JP / "lipla_00.jpg"))
 
     def plate_confidence(found) -> float:
         overlap = box_iou(label, found.xyxy)[0]
@@ -446,13 +456,7 @@ def test_a_video_frame_turned_in_its_plane_still_shows_its_plate(detector, name,
     committed). Session 35's found neither at 0.5 (tracking.high_confidence: no track starts)."""
     import cv2
 
-    image = cv2.imread(str(REFERENCE_JP / name))
-    h, w = image.shape[:2]
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), degrees, 1.0)
-    frame = cv2.warpAffine(image, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
-    x0, y0, x1, y1 = box
-    corners = cv2.transform(np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]).reshape(-1, 1, 2), turn)
-    label = np.concatenate([corners.reshape(4, 2).min(0), corners.reshape(4, 2).max(0)])[None]
+    frame, label = _turned_reference(name, box, degrees, cv2.BORDER_REPLICATE)
     found = detector.detect(frame)
     overlap = box_iou(label, found.xyxy)[0] if len(found) else np.zeros(1)
     assert overlap.max() > 0.5 and found.confidence[overlap.argmax()] >= 0.5

@@ -62,7 +62,7 @@ CHUNK = 200  # tiles per seeded chunk: the tiles depend on the seed alone, not o
 
 
 def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene_split: str,
-                 badges: float = EMBLEMS) -> int:
+                 badges: float) -> int:
     images, labels = out / "images" / split, out / "labels" / split
     scenes = load_scenes(split=scene_split)
     rng = np.random.default_rng([seed, first // CHUNK])
@@ -79,7 +79,7 @@ def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene
 
 
 def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str, jobs: int,
-                 badges: float = EMBLEMS) -> None:
+                 badges: float) -> None:
     (out / "images" / split).mkdir(parents=True, exist_ok=True)
     (out / "labels" / split).mkdir(parents=True, exist_ok=True)
     chunks = [(out, split, first, min(CHUNK, count - first), seed, scene_split, badges)
