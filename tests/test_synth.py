@@ -246,6 +246,25 @@ def test_badges_sit_near_plates_and_leave_them_and_their_labels_alone():
     assert above >= 20 and above + below == 30  # mostly above, as on a car
 
 
+def test_blurred_scenes_keep_their_plates_and_lose_their_detail():
+    """compose(blur=...) blurs a share of scenes past the camera's usual (the detector's
+    training: passing cars, a lens out of focus), after the plates and their labels are drawn."""
+    scenes = load_scenes(split="train")
+
+    def detail(image: np.ndarray) -> float:  # strokes a few pixels wide, not the sensor's noise
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        return float((cv2.GaussianBlur(grey, (0, 0), 1.0) - cv2.GaussianBlur(grey, (0, 0), 3.0)).var())
+
+    kept = []
+    for seed in range(11, 17):
+        sharp = compose(np.random.default_rng(seed), scenes)
+        blurred = compose(np.random.default_rng(seed), scenes, blur=1.0)
+        assert [p.text for p in sharp.plates] == [p.text for p in blurred.plates]
+        assert all(np.array_equal(a.corners, b.corners) for a, b in zip(sharp.plates, blurred.plates))
+        kept.append(detail(blurred.image) / detail(sharp.image))
+    assert max(kept) < 0.9 and np.median(kept) < 0.6  # the blur's strength is drawn too
+
+
 def _turn(quad: np.ndarray) -> float:
     """How far a plate quad is turned from facing the camera, in degrees, from its shape: a 2:1
     plate seen at yaw t is about 2 cos(t) times as wide as it is tall."""

@@ -21,7 +21,7 @@ from stream_lpr.errors import StreamLprError
 from stream_lpr.recognition import PlateReader, ReaderNet, to_tensor
 from stream_lpr.synth.crops import reader_sample
 from stream_lpr.train.__main__ import main as train_main
-from stream_lpr.train.detector import _train_on_every_core, build_dataset, train
+from stream_lpr.train.detector import TileDraw, _train_on_every_core, build_dataset, train
 from stream_lpr.train.reader import SampleBank, prune_shards, use_bfloat16, write_shard
 
 
@@ -202,7 +202,7 @@ def test_tiles_depend_on_the_seed_not_on_the_number_of_jobs(tmp_path):
 
 def test_the_badge_share_reaches_the_tiles(tmp_path):
     for badges in (0.0, 1.0):
-        build_dataset(tmp_path / f"badges{badges}", train=2, val=0, seed=5, badges=badges)
+        build_dataset(tmp_path / f"badges{badges}", train=2, val=0, seed=5, draw=TileDraw(badges=badges))
     plain, badged = (cv2.imread(str(tmp_path / f"badges{b}" / "images" / "train" / "000000.jpg")) for b in (0.0, 1.0))
     assert plain.shape == badged.shape and np.abs(plain.astype(int) - badged).max() > 50
 

@@ -407,12 +407,14 @@ def render_for_width(spec: PlateSpec, rng: np.random.Generator, width: float,
 
 
 def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tuple[int, int] = (1280, 720),
-            long_side: int | None = None, px_per_mm_max: float = 1.6, emblems: float = 0.0) -> Scene:
+            long_side: int | None = None, px_per_mm_max: float = 1.6, emblems: float = 0.0,
+            blur: float = 0.0) -> Scene:
     """One scene: real photo (boxed plates replaced) or procedural background, plus extra plates.
 
     long_side scales the scene (e.g. to the detector's input size) before plates are drawn, so
     small training scenes cost no full-resolution work. `emblems`: the share of plates given a
-    car maker's badge nearby (0 draws nothing, so the test scenes stay as they were).
+    car maker's badge nearby; `blur`: the share of scenes blurred past the camera's usual
+    (degrade.heavy_blur()). At 0 neither draws anything, so the test scenes stay as they were.
     """
     if scenes and rng.random() < 0.8:
         record = scenes[rng.integers(len(scenes))]
@@ -445,5 +447,5 @@ def compose(rng: np.random.Generator, scenes: list[SceneRecord] | None, size: tu
         if occluded:
             occlude(canvas, quad, rng)
         scene.plates.append(PlateLabel(quad, spec.text, occluded))
-    scene.image = degrade.camera(degrade.light(canvas, rng), rng, strength=0.7)
+    scene.image = degrade.camera(degrade.light(canvas, rng), rng, strength=0.7, blur=blur)
     return scene

@@ -16,8 +16,8 @@ def _detector(args: argparse.Namespace) -> None:
 
     data = Path(args.data) / "data.yaml"
     if not data.exists() or args.rebuild:
-        data = detector.build_dataset(Path(args.data), args.train_tiles, args.val_tiles, args.seed, args.jobs,
-                                      detector.EMBLEMS if args.badges is None else args.badges)
+        draw = detector.TileDraw(detector.EMBLEMS if args.badges is None else args.badges, args.blur)
+        data = detector.build_dataset(Path(args.data), args.train_tiles, args.val_tiles, args.seed, args.jobs, draw)
     best = detector.train(data, Path(args.run), args.epochs, args.hours, args.batch, args.seed,
                           args.model, args.device, args.workers, Path(args.init) if args.init else None,
                           args.degrees)
@@ -100,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     det.add_argument("--rebuild", action="store_true", help="compose the tiles again")
     det.add_argument("--badges", type=float, default=None,
                      help="share of plates given a car maker's badge nearby in the tiles (default: train.detector.EMBLEMS)")
+    det.add_argument("--blur", type=float, default=0.0,
+                     help="share of scenes blurred past the camera's usual in the tiles (a passing car, a lens out of focus)")
     det.add_argument("--jobs", type=int, default=1, help="processes composing tiles")
     det.add_argument("--init", default=None, help="start a new run from these detector weights (.pt)")
     det.add_argument("--epochs", type=int, default=30)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -26,6 +27,15 @@ FLIP_IDX = [1, 0, 3, 2]  # a mirrored plate swaps TL<->TR and BR<->BL
 # Share of plates given a car maker's badge nearby (compose's `emblems`): the detector took the
 # badge above a real plate for a plate (0.62 and 0.65 on the real photos).
 EMBLEMS = 0.3
+
+
+@dataclass(frozen=True)
+class TileDraw:
+    """What training tiles hold that the test scenes do not: `badges`, the share of plates
+    given a car maker's badge nearby; `blur`, the share of scenes blurred past the camera's
+    usual, as a passing car or a lens out of focus blurs them (compose()'s `emblems`, `blur`)."""
+    badges: float = EMBLEMS
+    blur: float = 0.0
 
 
 def _tile_origin(scene: Scene, rng: np.random.Generator) -> tuple[int, int]:
@@ -62,12 +72,12 @@ CHUNK = 200  # tiles per seeded chunk: the tiles depend on the seed alone, not o
 
 
 def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene_split: str,
-                 badges: float) -> int:
+                 draw: TileDraw) -> int:
     images, labels = out / "images" / split, out / "labels" / split
     scenes = load_scenes(split=scene_split)
     rng = np.random.default_rng([seed, first // CHUNK])
     for i in range(first, first + count):
-        scene = compose(rng, scenes, long_side=INFER_LONG_SIDE, emblems=badges)
+        scene = compose(rng, scenes, long_side=INFER_LONG_SIDE, emblems=draw.badges, blur=draw.blur)
         if min(scene.image.shape[:2]) < TILE:
             pad_y, pad_x = max(0, TILE - scene.image.shape[0]), max(0, TILE - scene.image.shape[1])
             scene.image = cv2.copyMakeBorder(scene.image, 0, pad_y, 0, pad_x, cv2.BORDER_REFLECT)
@@ -79,10 +89,10 @@ def _write_chunk(out: Path, split: str, first: int, count: int, seed: int, scene
 
 
 def _write_split(out: Path, split: str, count: int, seed: int, scene_split: str, jobs: int,
-                 badges: float) -> None:
+                 draw: TileDraw) -> None:
     (out / "images" / split).mkdir(parents=True, exist_ok=True)
     (out / "labels" / split).mkdir(parents=True, exist_ok=True)
-    chunks = [(out, split, first, min(CHUNK, count - first), seed, scene_split, badges)
+    chunks = [(out, split, first, min(CHUNK, count - first), seed, scene_split, draw)
               for first in range(0, count, CHUNK)]
     bar = tqdm(total=count, desc=f"composing {split} tiles", unit="tile")
     if jobs <= 1:
@@ -99,11 +109,11 @@ def _star_write_chunk(args: tuple) -> int:
     return _write_chunk(*args)
 
 
-def build_dataset(out: Path, train: int, val: int, seed: int, jobs: int = 1, badges: float = EMBLEMS) -> Path:
+def build_dataset(out: Path, train: int, val: int, seed: int, jobs: int = 1, draw: TileDraw = TileDraw()) -> Path:
     """Writes tiles and data.yaml; val tiles come from held-out drives with another seed."""
     out = Path(out)
-    _write_split(out, "train", train, seed, "train", jobs, badges)
-    _write_split(out, "val", val, seed + 7919, "test", jobs, badges)
+    _write_split(out, "train", train, seed, "train", jobs, draw)
+    _write_split(out, "val", val, seed + 7919, "test", jobs, draw)
     data = out / "data.yaml"
     data.write_text(
         f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
