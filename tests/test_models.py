@@ -420,10 +420,10 @@ def _turned_reference(name: str, box: tuple[int, int, int, int], degrees: float,
 
 def test_a_photo_taken_askew_is_also_seen_turned(detector):
     """A real photo turned 40 degrees in its plane (the 世田谷 plate, 94 px wide): the detector,
-    which finds most plates within about 26 degrees of level (session 36's; session 20's lost
+    which finds most plates within about 30 degrees of level (session 37's; session 20's lost
     this one at 22, session 35's at 26), does not find it (no box on it when committed); the
-    passes turned 20 degrees each way (detection.still_turn) do (0.80 int8, 0.81 float), its box
-    carried back onto the plate."""
+    passes turned 20 degrees each way (detection.still_turn) do (0.84 int8), its box carried
+    back onto the plate."""
     import copy
 
     import cv2
@@ -446,14 +446,15 @@ def test_a_photo_taken_askew_is_also_seen_turned(detector):
     assert box_iou(level, found.xyxy)[0].max() > 0.7
 
 
-@pytest.mark.parametrize("name, box, degrees", [("lipla_00.jpg", (603, 581, 697, 637), -26),
-                                                 ("lipla_02.jpg", (255, 695, 394, 784), -15)])
+@pytest.mark.parametrize("name, box, degrees", [("lipla_00.jpg", (603, 581, 697, 637), 30),
+                                                 ("lipla_02.jpg", (255, 695, 394, 784), -18)])
 def test_a_video_frame_turned_in_its_plane_still_shows_its_plate(detector, name, box, degrees):
     """Video frames get no turned passes: the detector itself has to know plates turned this
-    much. Session 36's, a quarter of it trained on tiles turned up to 20 degrees and half on
-    tiles turned up to 30, holds the white 世田谷 plate turned 26 degrees at 0.71 and the green
-    大阪 plate, already seen from the side, turned 15 degrees at 0.74 in one 640 pass (int8, when
-    committed). Session 35's found neither at 0.5 (tracking.high_confidence: no track starts)."""
+    much. Session 37's, trained in three rounds on tiles turned up to 20 and 30 degrees, holds
+    the white 世田谷 plate turned 30 degrees counter-clockwise at 0.69 and the green 大阪 plate,
+    already seen from the side, turned 18 degrees clockwise at 0.69 in one 640 pass (int8, when
+    committed). Session 36's found neither at 0.5 (0.38 and 0.31; tracking.high_confidence: no
+    track starts)."""
     import cv2
 
     frame, label = _turned_reference(name, box, degrees, cv2.BORDER_REPLICATE)
