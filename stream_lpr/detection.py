@@ -143,9 +143,9 @@ class PlateDetector:
     finds most plates within about 30 degrees of level (session 37's; session 20's, which learnt
     only the composer's roll, lost 2 of the 8 reference plates turned 22 degrees). Turned 30
     degrees it finds all 8 as stills; turned 40 it loses the 世田谷 plate, found again in the
-    photo turned back 20. So a still is also seen turned `still_turn` degrees each way at the model's own size
-    (0: not), and the boxes of plates the level passes missed or were unsure of carried back into
-    the photo. A level box at `counts_at` or more (tracking.high_confidence: it counts in a
+    photo turned back 20. So a still is also seen turned `still_turn` degrees each way at the
+    model's own size (0: not), and the boxes of plates the level passes missed or were unsure of
+    carried back into the photo. A level box at `counts_at` or more (tracking.high_confidence: it counts in a
     still) keeps its plate, as a turned box can be surer and its corners worse.
 
     A `refiner` (refine.CornerRefiner) then moves each plate's corners onto its edges.
