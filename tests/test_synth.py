@@ -12,7 +12,7 @@ from stream_lpr.readpolicy import sharpness
 from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.clips import make_clip
-from stream_lpr.synth.compose import (_emblem_near, compose, load_scenes, over_boxed_plate, paste, plate_quad,
+from stream_lpr.synth.compose import (_badge_ground, _emblem_near, compose, load_scenes, over_boxed_plate, paste, plate_quad,
                                       privacy_mask)
 from stream_lpr.synth.crops import SampleDraw, cut_by_frame_edge, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
@@ -244,6 +244,13 @@ def test_badges_sit_near_plates_and_leave_them_and_their_labels_alone():
         above += ys.max() < 200
         below += ys.min() > 280
     assert above >= 20 and above + below == 30  # mostly above, as on a car
+
+
+def test_badge_grounds_are_blue_or_red_never_green():
+    """A green ground under chrome letters looks like a commercial plate, and cars seldom wear one."""
+    rng = np.random.default_rng(39)
+    leading = Counter(int(_badge_ground(rng).argmax()) for _ in range(600))
+    assert leading[1] == 0 and min(leading[0], leading[2]) > 200  # BGR: blue and red about evenly
 
 
 def test_blurred_scenes_keep_their_plates_and_lose_their_detail():

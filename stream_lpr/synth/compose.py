@@ -264,6 +264,17 @@ def _chrome(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
     return np.clip(np.repeat(level, w, axis=1)[:, :, None] * tint, 0, 255).astype(np.uint8)
 
 
+def _badge_ground(rng: np.random.Generator) -> np.ndarray:
+    """A badge's ground colour (BGR): blue or red, never green. Green grounds are rare on cars,
+    and one under chrome letters looks like a commercial plate: rounds with them cost green
+    plates' confidence. Drawn as before session 39, so every other part of a scene stays the same."""
+    colour = np.array([rng.uniform(90, 200), rng.uniform(20, 90), rng.uniform(0, 60)])[rng.permutation(3)]
+    if colour.argmax() == 1:
+        low = int(colour.argmin())
+        colour[[1, low]] = colour[[low, 1]]
+    return colour
+
+
 def _emblem(rng: np.random.Generator) -> RenderedPlate:
     """A car maker's badge: a chrome ring around crossed ovals, a letter, a bar with a word cut
     out of it or a few diamonds, now and then on a coloured ground. A badge sits above nearly
@@ -304,7 +315,7 @@ def _emblem(rng: np.random.Generator) -> RenderedPlate:
             cv2.fillConvexPoly(strokes, diamond, 255, cv2.LINE_AA)
     image = _chrome(h, w, rng)
     if ground.any():
-        colour = np.array([rng.uniform(90, 200), rng.uniform(20, 90), rng.uniform(0, 60)])[rng.permutation(3)]
+        colour = _badge_ground(rng)
         fill = (ground > 0) & (strokes < 128)
         image[fill] = np.clip(colour * rng.uniform(0.4, 1.0) + rng.normal(0, 5, 3), 0, 255).astype(np.uint8)
     alpha = np.maximum(strokes, ground).astype(np.float32) / 255.0
