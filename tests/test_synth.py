@@ -12,8 +12,8 @@ from stream_lpr.readpolicy import sharpness
 from stream_lpr.synth import degrade, fonts
 from stream_lpr.synth import render as render_module
 from stream_lpr.synth.clips import make_clip
-from stream_lpr.synth.compose import (_badge_ground, _emblem_near, compose, load_scenes, over_boxed_plate, paste, plate_quad,
-                                      privacy_mask)
+from stream_lpr.synth.compose import (_badge_ground, _emblem_near, compose, load_scenes, over_boxed_plate, paste,
+                                      plate_quad, privacy_mask)
 from stream_lpr.synth.crops import SampleDraw, cut_by_frame_edge, reader_sample, source_width
 from stream_lpr.synth.render import DIGIT_BOX_MM, DIGIT_LEFTS_MM, DIGIT_TOP_MM, _bar, _ink, _spaced, render
 from stream_lpr.synth.sample import PlateSpec, PlateStyle, sample_plate
