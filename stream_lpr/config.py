@@ -95,6 +95,7 @@ class OverlayConfig:
     font_size: int = _opt(22, 6, 200)
     hud: bool = True
     text_cache_size: int = _opt(512, 1, 100000)
+    show_dismissed: bool = False
 
 
 @dataclass(frozen=True)

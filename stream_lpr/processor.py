@@ -247,6 +247,8 @@ class FrameProcessor:
             return False
         start = time.perf_counter()
         plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
+        if not self.config.overlay.show_dismissed:
+            plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
         scene = self.overlay.draw(frame.image, plates, self._hud(frame))
         drawn = time.perf_counter()
         self.stats.add_time("draw", drawn - start)

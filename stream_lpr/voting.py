@@ -95,6 +95,13 @@ class PlateVoter:
         if score > votes.best_score:
             votes.best_score, votes.best_xyxy, votes.best_crop = score, job.xyxy, job.crop
 
+    def dismissed(self, verdict: Verdict) -> bool:
+        """Read `min_reads` times and still short of `min_known_fields` known fields: a badge,
+        sign or grate the detector took for a plate (the reader finds one field at most on
+        them), or a plate blurred past reading. Nothing worth drawing."""
+        known = sum(value is not None for value in (verdict.region, verdict.class_number, verdict.kana, verdict.number))
+        return verdict.reads >= self.config.min_reads and known < self.config.min_known_fields
+
     def verdict(self, track_id: int) -> Verdict | None:
         """The track's plate so far; None for an unknown track."""
         votes = self._tracks.get(track_id)

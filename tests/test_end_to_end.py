@@ -5,6 +5,7 @@ Set STREAM_LPR_TEST_CONFIG=path.yaml to run them with other weights.
 """
 
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -131,3 +132,34 @@ def test_a_real_plate_with_a_masked_number_gives_its_upper_row_and_no_guessed_nu
     for row in rows:
         assert (row["region"], row["class_number"], row["kana"], row["number"]) == ("沖縄", "505", "れ", ""), row
         assert row["plate_type"] == "private" and row["plate"] == ""
+
+
+REFERENCE_JP = ROOT.parent / "shared" / "data" / "reference_jp"
+
+
+def test_boxes_the_reader_dismisses_are_not_drawn(tmp_path):
+    # Besides its plate, the detector boxes something else in each real reference photo (a
+    # parking sign's price line, a drain grate, a badge). Read 9 times, each shows one field at
+    # most: no CSV row, and by default no box either. As PNG files, so that a pixel the overlay
+    # did not touch comes back unchanged.
+    folder, plates = tmp_path / "in", {}
+    folder.mkdir()
+    for line in (REFERENCE_JP / "labels.jsonl").read_text(encoding="utf-8").splitlines():
+        entry = json.loads(line)
+        name = Path(entry["image"]).stem + ".png"
+        cv2.imwrite(str(folder / name), cv2.imread(str(REFERENCE_JP / entry["image"])))
+        plates[name] = entry["plates"][0]["box"]
+    changed_away = {}
+    for show in ("false", "true"):
+        out = tmp_path / f"out_{show}"
+        result = run_cli(["--source", str(folder), "--output", str(out), "--set", "overlay.hud=false",
+                          "--set", f"overlay.show_dismissed={show}"])
+        assert result.returncode == 0, result.stderr[-2000:]
+        changed_away[show] = 0
+        for name, (x0, y0, x1, y1) in plates.items():
+            changed = (cv2.imread(str(out / name)) != cv2.imread(str(folder / name))).any(axis=2)
+            assert changed[y0:y1, x0:x1].any(), f"{name}: its plate is not drawn"
+            changed[max(y0 - 60, 0) : y1 + 40, max(x0 - 40, 0) : x1 + 300] = False  # the quad and its label
+            changed_away[show] += int(changed.sum())
+    assert changed_away["false"] == 0
+    assert changed_away["true"] > 0  # else the photos no longer test this
