@@ -17,8 +17,9 @@ from stream_lpr.errors import ConfigError
 
 
 def _opt(default: Any, lo: float | None = None, hi: float | None = None,
-         choices: tuple[str, ...] | None = None, pattern: str | None = None) -> Any:
-    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "pattern": pattern})
+         choices: tuple[str, ...] | None = None, pattern: str | None = None, polygon: bool = False) -> Any:
+    return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "pattern": pattern,
+                                             "polygon": polygon})
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class DetectionConfig:
     still_size: int = _opt(960, 0, 4096)
     close_up_size: int = _opt(256, 0, 4096)
     still_turn: float = _opt(20.0, 0.0, 45.0)
+    roi: tuple[tuple[float, float], ...] = _opt((), polygon=True)  # fractions of the frame's width and height
 
 
 @dataclass(frozen=True)
@@ -180,6 +182,8 @@ def _build(cls: type, raw: Any, prefix: str) -> Any:
 
 
 def _coerce(key: str, value: Any, kind: type, meta: Any) -> Any:
+    if meta.get("polygon"):
+        return _polygon(key, value)
     if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"config key '{key}' must be true or false, got {value!r}")
@@ -196,6 +200,21 @@ def _coerce(key: str, value: Any, kind: type, meta: Any) -> Any:
     if meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
         raise ConfigError(f"config key '{key}' has a bad value {value!r} (expected e.g. cpu, cuda:0)")
     return value
+
+
+def _polygon(key: str, value: Any) -> tuple[tuple[float, float], ...]:
+    """[[x, y], ...]: at least 3 points, each a fraction (0-1) of the frame's width and height;
+    empty for none."""
+    if value is None or (isinstance(value, (list, tuple, str)) and len(value) == 0):
+        return ()
+    if (not isinstance(value, (list, tuple)) or len(value) < 3
+            or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value)):
+        raise ConfigError(f"config key '{key}' must be a list of at least 3 [x, y] points (or []), got {value!r}")
+    points = tuple((float(_number(key, x, float)), float(_number(key, y, float))) for x, y in value)
+    if not all(0.0 <= v <= 1.0 for point in points for v in point):
+        raise ConfigError(f"config key '{key}' takes points as fractions of the frame's width and height "
+                          f"(0 to 1), got {value!r}")
+    return points
 
 
 def _number(key: str, value: Any, kind: type) -> int | float:

@@ -30,6 +30,17 @@ class PlateDetections:
     def with_corners(self, corners: np.ndarray) -> "PlateDetections":
         return PlateDetections(self.xyxy, corners, self.confidence)
 
+    def inside(self, polygon: tuple[tuple[float, float], ...], shape: tuple[int, ...]) -> "PlateDetections":
+        """The detections whose box centre lies inside `polygon` (points as fractions of an image
+        of `shape`'s width and height); all of them when it is empty."""
+        if not polygon or not len(self):
+            return self
+        h, w = shape[:2]
+        outline = (np.asarray(polygon, np.float32) * np.float32([w, h])).reshape(-1, 1, 2)
+        centres = (self.xyxy[:, :2] + self.xyxy[:, 2:]) / 2
+        keep = np.array([cv2.pointPolygonTest(outline, (float(x), float(y)), False) >= 0 for x, y in centres], bool)
+        return self.subset(keep)
+
     @staticmethod
     def empty() -> "PlateDetections":
         return PlateDetections(np.zeros((0, 4), np.float32), np.zeros((0, 4, 2), np.float32), np.zeros(0, np.float32))

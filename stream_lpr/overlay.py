@@ -36,6 +36,7 @@ PLATE_COLOURS: dict[str, tuple[BGR, BGR]] = {
     "unknown": ((80, 80, 80), (255, 255, 255)),
 }
 _TENTATIVE = ((50, 50, 50), (200, 200, 200))  # label colours before a plate is stable
+_ROI_COLOUR = (255, 255, 0)  # cyan: apart from the quads' green and orange and the plates' colours
 # Quad colour and weight show the vote's state: they must stand out on any plate colour.
 _QUADS = {stable: sv.OrientedBoxAnnotator(color=colour, thickness=thickness, color_lookup=sv.ColorLookup.INDEX)
           for stable, colour, thickness in ((True, sv.Color(r=0, g=255, b=0), 3),
@@ -123,9 +124,14 @@ class Overlay:
         self.labels = LabelRenderer(find_cjk_font(config.font_path), config.font_size, config.text_cache_size)
 
     def draw(self, image: np.ndarray, plates: list[tuple[TrackedPlate, Verdict | None]],
-             hud: HudStats | None = None) -> np.ndarray:
-        """A copy of `image` with every plate and, if given and enabled, the HUD."""
+             hud: HudStats | None = None, roi: tuple[tuple[float, float], ...] = ()) -> np.ndarray:
+        """A copy of `image` with every plate, the outline of the region of interest (points as
+        fractions of the width and height) and, if given and enabled, the HUD."""
         scene = image.copy()
+        if roi:
+            h, w = scene.shape[:2]
+            outline = np.round(np.asarray(roi, np.float32) * np.float32([w - 1, h - 1])).astype(np.int32)
+            cv2.polylines(scene, [outline], True, _ROI_COLOUR, 1, cv2.LINE_AA)
         for stable in (False, True):
             corners = [p.corners for p, v in plates if (v is not None and v.stable) == stable]
             if corners:

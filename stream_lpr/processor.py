@@ -134,7 +134,8 @@ class FrameProcessor:
         """Handles one frame; returns True when the user asked to quit (window q)."""
         if self._detects(frame):
             start = time.perf_counter()
-            detections = self.detector.detect(frame.image, still=frame.still)
+            detections = self.detector.detect(frame.image, still=frame.still).inside(
+                self.config.detection.roi, frame.image.shape)
             detected = time.perf_counter()
             self.stats.add_time("detect", detected - start)
             tracked = self._track(frame, detections)
@@ -249,7 +250,7 @@ class FrameProcessor:
         plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
         if not self.config.overlay.show_dismissed:
             plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
-        scene = self.overlay.draw(frame.image, plates, self._hud(frame))
+        scene = self.overlay.draw(frame.image, plates, self._hud(frame), self.config.detection.roi)
         drawn = time.perf_counter()
         self.stats.add_time("draw", drawn - start)
         quit_requested = False

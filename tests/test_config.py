@@ -27,6 +27,12 @@ def test_overrides_beat_the_file(tmp_path):
     assert config.output.csv == "b.csv"
 
 
+def test_region_of_interest_is_read_as_points():
+    roi = load_config(None, {"detection.roi": [[0, 0.4], [1, 0.4], [1, 1], [0, 1]]}).detection.roi
+    assert roi == ((0.0, 0.4), (1.0, 0.4), (1.0, 1.0), (0.0, 1.0))
+    assert load_config(None, {"detection.roi": []}).detection.roi == ()
+
+
 def test_integer_for_a_float_key_is_accepted():
     assert load_config(None, {"tracking.lost_track_s": 2}).tracking.lost_track_s == 2.0
 
@@ -45,6 +51,9 @@ def test_integer_for_a_float_key_is_accepted():
     ({"voting": 3}, "voting"),
     ({"models.detector": 5}, "models.detector"),
     ({"capture.reconnect_max_s": 0.5}, "capture.reconnect_max_s"),
+    ({"detection.roi": [[0, 0], [1, 1]]}, "detection.roi"),  # a polygon needs 3 points
+    ({"detection.roi": [[0, 0], [640, 0], [0, 360]]}, "detection.roi"),  # fractions, not pixels
+    ({"detection.roi": "lower half"}, "detection.roi"),
 ])
 def test_bad_values_name_the_key(overrides, key_in_message):
     with pytest.raises(ConfigError, match=f"'{key_in_message}'") as info:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from scenes import P_PRIVATE, SCENARIOS, Appearance, write_scene
@@ -82,6 +83,26 @@ def test_still_image_source(videos, tmp_path):
     for i in range(3):
         plates = sorted(r["plate"] for r in rows if r["source"] == str(folder / f"{i}.png"))
         assert plates == sorted(str(a.plate) for a in appearances)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_only_plates_inside_the_region_of_interest_are_logged(side, videos, tmp_path):
+    # two_at_once: one plate on the left half of the frame, one on the right, the whole time
+    left, right = sorted(SCENARIOS["two_at_once"][0], key=lambda a: a.centre_from[0])
+    x0, x1 = (0, 0.5) if side == "left" else (0.5, 1)
+    roi = f"[[{x0},0],[{x1},0],[{x1},1],[{x0},1]]"
+    csv_path, out = tmp_path / "s.csv", tmp_path / "annotated.mp4"
+    result = run_cli(["--source", str(videos["two_at_once"]), "--csv", str(csv_path), "--output", str(out),
+                      "--set", f"detection.roi={roi}"])
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
+    assert [r["plate"] for r in rows] == [str((left if side == "left" else right).plate)], rows
+    # the region's outline is drawn: the column at its inner edge differs from the source frame's
+    cap_in, cap_out = cv2.VideoCapture(str(videos["two_at_once"])), cv2.VideoCapture(str(out))
+    (_, source), (_, drawn) = cap_in.read(), cap_out.read()
+    column = round(0.5 * (source.shape[1] - 1))
+    edge = np.abs(drawn[:, column].astype(int) - source[:, column]).sum(axis=1)
+    assert (edge > 150).mean() > 0.8  # the cyan line, not just the codec's noise
 
 
 def test_missing_weights_is_one_line(videos, tmp_path):
