@@ -9,6 +9,7 @@ when its vote does.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -38,9 +39,11 @@ PLATE_COLOURS: dict[str, tuple[BGR, BGR]] = {
 _TENTATIVE = ((50, 50, 50), (200, 200, 200))  # label colours before a plate is stable
 _ROI_COLOUR = (255, 255, 0)  # cyan: apart from the quads' green and orange and the plates' colours
 # Quad colour and weight show the vote's state: they must stand out on any plate colour.
-_QUADS = {stable: sv.OrientedBoxAnnotator(color=colour, thickness=thickness, color_lookup=sv.ColorLookup.INDEX)
-          for stable, colour, thickness in ((True, sv.Color(r=0, g=255, b=0), 3),
-                                            (False, sv.Color(r=255, g=165, b=0), 1))}
+_QUAD_STYLE = {True: (sv.Color(r=0, g=255, b=0), 3), False: (sv.Color(r=255, g=165, b=0), 1)}
+# Sizes (font_size, line weights, the HUD) are for frames up to this many lines; taller frames
+# draw them larger in proportion, so that a 4K stream's window, shrunk to fit a screen, still
+# shows labels a person can read.
+_BASE_LINES = 720
 _DEBIAN_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"))
 _DEBIAN_FONT_NAMES = ("ipaexg.ttf", "ipag.ttf", "NotoSansCJK-Bold.ttc", "NotoSansCJK-Regular.ttc",
                       "NotoSansCJKjp-Regular.otf", "NotoSansJP-Regular.otf", "TakaoGothic.ttf")
@@ -121,40 +124,58 @@ class HudStats:
 class Overlay:
     def __init__(self, config: OverlayConfig) -> None:
         self.config = config
-        self.labels = LabelRenderer(find_cjk_font(config.font_path), config.font_size, config.text_cache_size)
+        self.font_path = find_cjk_font(config.font_path)
+        self._labels: dict[int, LabelRenderer] = {}  # by font size in pixels: one per frame height seen
+
+    def _label_renderer(self, scale: float) -> LabelRenderer:
+        size = round(self.config.font_size * scale)
+        if size not in self._labels:
+            self._labels[size] = LabelRenderer(self.font_path, size, self.config.text_cache_size)
+        return self._labels[size]
 
     def draw(self, image: np.ndarray, plates: list[tuple[TrackedPlate, Verdict | None]],
              hud: HudStats | None = None, roi: tuple[tuple[float, float], ...] = ()) -> np.ndarray:
         """A copy of `image` with every plate, the outline of the region of interest (points as
         fractions of the width and height) and, if given and enabled, the HUD."""
         scene = image.copy()
+        h, w = scene.shape[:2]
+        scale = max(1.0, h / _BASE_LINES)
         if roi:
-            h, w = scene.shape[:2]
             outline = np.round(np.asarray(roi, np.float32) * np.float32([w - 1, h - 1])).astype(np.int32)
-            cv2.polylines(scene, [outline], True, _ROI_COLOUR, 1, cv2.LINE_AA)
+            cv2.polylines(scene, [outline], True, _ROI_COLOUR, round(scale), cv2.LINE_AA)
         for stable in (False, True):
             corners = [p.corners for p, v in plates if (v is not None and v.stable) == stable]
             if corners:
-                _QUADS[stable].annotate(scene, _quads(np.stack(corners)))
+                _quad_annotator(stable, round(scale)).annotate(scene, _quads(np.stack(corners)))
+        labels = self._label_renderer(scale)
         for plate, verdict in plates:
-            self._draw_label(scene, plate, verdict)
+            self._draw_label(scene, plate, verdict, labels)
         if hud is not None and self.config.hud:
-            draw_hud(scene, hud)
+            draw_hud(scene, hud, scale)
         return scene
 
-    def _draw_label(self, scene: np.ndarray, plate: TrackedPlate, verdict: Verdict | None) -> None:
+    def _draw_label(self, scene: np.ndarray, plate: TrackedPlate, verdict: Verdict | None,
+                    labels: LabelRenderer) -> None:
         stable = verdict is not None and verdict.stable
         plate_type = verdict.plate_type if verdict is not None else "unknown"
         bg, fg = PLATE_COLOURS.get(plate_type, PLATE_COLOURS["unknown"]) if stable else _TENTATIVE
         text = f"#{plate.track_id}"
         if verdict is not None and verdict.reads:
             text += " " + verdict.display("?")
-        label = self.labels.render(text, fg, bg)
+        label = labels.render(text, fg, bg)
         x = int(plate.corners[:, 0].min())
         y = int(plate.corners[:, 1].min()) - label.shape[0] - 2
         if y < 0:  # no room above the plate: put the label below it
             y = int(plate.corners[:, 1].max()) + 2
         paste(scene, label, x, y)
+
+
+@functools.lru_cache(maxsize=16)
+def _quad_annotator(stable: bool, weight: int) -> sv.OrientedBoxAnnotator:
+    """supervision's oriented-box annotator for stable or tentative quads, lines `weight` times
+    the style's thickness."""
+    colour, thickness = _QUAD_STYLE[stable]
+    return sv.OrientedBoxAnnotator(color=colour, thickness=thickness * weight, color_lookup=sv.ColorLookup.INDEX)
 
 
 def _quads(corners: np.ndarray) -> sv.Detections:
@@ -163,14 +184,16 @@ def _quads(corners: np.ndarray) -> sv.Detections:
     return sv.Detections(xyxy=boxes, data={ORIENTED_BOX_COORDINATES: np.round(corners).astype(np.int32)})
 
 
-def draw_hud(scene: np.ndarray, hud: HudStats) -> None:
-    """A corner box with throughput numbers (ASCII only, so cv2.putText is enough and cheap)."""
+def draw_hud(scene: np.ndarray, hud: HudStats, scale: float = 1.0) -> None:
+    """A corner box with throughput numbers (ASCII only, so cv2.putText is enough and cheap),
+    `scale` times its size on a frame of up to 720 lines."""
     lines = [f"fps {hud.fps:5.1f}", f"dropped frames {hud.dropped_frames}",
              f"queues frame {hud.frame_queue} read {hud.read_queue}", f"dropped reads {hud.dropped_reads}"]
     if hud.latency_ms is not None:
         lines.append(f"latency {hud.latency_ms:4.0f} ms")
-    height = 8 + 18 * len(lines)
-    region = scene[0:height, 0:250]
+    step = round(18 * scale)
+    region = scene[0 : round(8 * scale) + step * len(lines), 0 : round(250 * scale)]
     region[:] = (region * 0.4).astype(np.uint8)  # darken for contrast on any background
     for i, line in enumerate(lines):
-        cv2.putText(scene, line, (8, 20 + 18 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(scene, line, (round(8 * scale), round(20 * scale) + step * i), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.5 * scale, (255, 255, 255), round(scale), cv2.LINE_AA)

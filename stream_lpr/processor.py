@@ -250,7 +250,9 @@ class FrameProcessor:
         plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
         if not self.config.overlay.show_dismissed:
             plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
-        scene = self.overlay.draw(frame.image, plates, self._hud(frame), self.config.detection.roi)
+        # A still has no frame rate or queues to show: its picture is left clear of the HUD.
+        hud = None if frame.still else self._hud(frame)
+        scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi)
         drawn = time.perf_counter()
         self.stats.add_time("draw", drawn - start)
         quit_requested = False

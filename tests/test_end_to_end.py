@@ -161,8 +161,8 @@ REFERENCE_JP = ROOT.parent / "shared" / "data" / "reference_jp"
 def test_boxes_the_reader_dismisses_are_not_drawn(tmp_path):
     # Besides its plate, the detector boxes something else in each real reference photo (a
     # parking sign's price line, a drain grate, a badge). Read 9 times, each shows one field at
-    # most: no CSV row, and by default no box either. As PNG files, so that a pixel the overlay
-    # did not touch comes back unchanged.
+    # most: no CSV row, and by default no box either (and a still gets no HUD). As PNG files, so
+    # that a pixel the overlay did not touch comes back unchanged.
     folder, plates = tmp_path / "in", {}
     folder.mkdir()
     for line in (REFERENCE_JP / "labels.jsonl").read_text(encoding="utf-8").splitlines():
@@ -173,8 +173,7 @@ def test_boxes_the_reader_dismisses_are_not_drawn(tmp_path):
     changed_away = {}
     for show in ("false", "true"):
         out = tmp_path / f"out_{show}"
-        result = run_cli(["--source", str(folder), "--output", str(out), "--set", "overlay.hud=false",
-                          "--set", f"overlay.show_dismissed={show}"])
+        result = run_cli(["--source", str(folder), "--output", str(out), "--set", f"overlay.show_dismissed={show}"])
         assert result.returncode == 0, result.stderr[-2000:]
         changed_away[show] = 0
         for name, (x0, y0, x1, y1) in plates.items():

@@ -138,3 +138,19 @@ def test_quads_show_the_vote_state():
     assert scene[200, 90].tolist() == [0, 255, 0]  # stable: green on the quad's bottom edge
     assert scene[200, 290].tolist() == [0, 165, 255]  # tentative: orange (BGR)
     assert not scene[175, 90].any() and not scene[175, 290].any()  # outlines, not filled
+
+
+def _label_height(lines: int) -> int:
+    """Rows of a stable plate's label above its quad, drawn on a black frame of `lines` lines."""
+    s = lines / 720
+    corners = np.array([[300, 300], [500, 300], [500, 400], [300, 400]], np.float32) * s
+    plate = TrackedPlate(1, np.concatenate([corners.min(0), corners.max(0)]), corners, 0.9, 0)
+    scene = Overlay(OverlayConfig(hud=False)).draw(np.zeros((lines, lines * 16 // 9, 3), np.uint8), [(plate, verdict())])
+    rows = np.flatnonzero(scene[: int(corners[0, 1]) - 1].any(axis=(1, 2)))
+    return int(rows.max() - rows.min() + 1)
+
+
+def test_labels_grow_with_the_frame_so_a_4k_window_shrunk_to_a_screen_still_reads():
+    base = _label_height(720)
+    assert _label_height(360) == base  # never smaller than font_size
+    assert _label_height(2160) == pytest.approx(3 * base, rel=0.1)
