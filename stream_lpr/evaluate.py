@@ -617,7 +617,8 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
     for them, and the probability the reader gives each true field (the mean over the still
     views of the detected plate): on a few photos that moves long before the exact match does,
     so it shows whether a renderer change brought the synthetic plates closer to real ones; and
-    their mean plate_tone(), how far the ink sits from black.
+    their mean plate_tone(), how far the ink sits from black; and `misses`, a line for each plate
+    read wrong in any field (type included) or not at all.
     With `twins`, every variant again with each real plate replaced by that many synthetic
     twins (twin_copy(); "twins", "twins_at_0.5", ...): where the twins' true fields get more
     probability than the real plates', the renderer draws that field unlike real plates."""
@@ -663,7 +664,7 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
     rows = _rows(config, folder, detector, readers)
     fields = ("region", "class_number", "kana", "number")  # the exact match; the type is scored apart
     right, exact, plates, missed, false_rows = {f: 0 for f in fields + ("plate_type",)}, 0, 0, 0, 0
-    belief, tones = {f: [] for f in fields}, []
+    belief, tones, misses = {f: [] for f in fields}, [], []
     for entry in labelled:
         truths = entry["plates"]
         label_boxes = np.array([t["box"] for t in truths], np.float32).reshape(-1, 4)
@@ -678,10 +679,14 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
             plates += 1
             if row is None:
                 missed += 1
+                misses.append(f"{entry['image']}: {text} ({text.plate_type}) got no row")
             else:
                 for f in right:
                     right[f] += row[f] == getattr(text, f)
                 exact += all(row[f] == getattr(text, f) for f in fields)
+                if any(row[f] != getattr(text, f) for f in right):
+                    read_as = " ".join(row[f] or "?" for f in fields)
+                    misses.append(f"{entry['image']}: {text} ({text.plate_type}) read {read_as} ({row['plate_type']})")
             if seen[k].max(initial=0.0) < 0.3:  # not detected: the reader never sees it
                 for f in fields:
                     belief[f].append(0.0)
@@ -697,7 +702,8 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
     result.update({"exact_match": exact / max(plates, 1), "plates": plates, "plates_without_a_row": missed,
                    "rows_on_no_plate": false_rows,
                    "true_field_probability": {f: float(np.mean(v)) if v else 0.0 for f, v in belief.items()},
-                   "plate_tone": float(np.mean(tones)) if tones else None})
+                   "plate_tone": float(np.mean(tones)) if tones else None,
+                   "misses": misses})  # each plate read wrong in any field, type included, or not at all
     return result
 
 

@@ -367,6 +367,9 @@ def test_real_photos_blurred_are_still_read_in_part():
                            REFERENCE_JP, scales=(), blurred=True)["real_blurred"]
     assert result["plates"] == 8 and result["rows_on_no_plate"] == 0
     assert result["exact_match"] >= 2 / 8 and result["plates_without_a_row"] <= 2
+    # every plate not read exactly is named, with what was read (or that it got no row)
+    assert len(result["misses"]) >= round(8 * (1 - result["exact_match"]))
+    assert sum(m.endswith("got no row") for m in result["misses"]) == result["plates_without_a_row"]
 
 
 def test_real_photos_turned_turn_their_boxes_with_them(tmp_path):
