@@ -210,7 +210,7 @@ def _polygon(key: str, value: Any) -> tuple[tuple[float, float], ...]:
     if (not isinstance(value, (list, tuple)) or len(value) < 3
             or not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in value)):
         raise ConfigError(f"config key '{key}' must be a list of at least 3 [x, y] points (or []), got {value!r}")
-    points = tuple((float(_number(key, x, float)), float(_number(key, y, float))) for x, y in value)
+    points = tuple((_number(key, x, float), _number(key, y, float)) for x, y in value)
     if not all(0.0 <= v <= 1.0 for point in points for v in point):
         raise ConfigError(f"config key '{key}' takes points as fractions of the frame's width and height "
                           f"(0 to 1), got {value!r}")

@@ -99,7 +99,7 @@ class PlateVoter:
         """Read `min_reads` times and still short of `min_known_fields` known fields: a badge,
         sign or grate the detector took for a plate (the reader finds one field at most on
         them), or a plate blurred past reading. Nothing worth drawing."""
-        known = sum(value is not None for value in (verdict.region, verdict.class_number, verdict.kana, verdict.number))
+        known = sum(getattr(verdict, name) is not None for name in _TEXT_FIELDS)
         return verdict.reads >= self.config.min_reads and known < self.config.min_known_fields
 
     def verdict(self, track_id: int) -> Verdict | None:

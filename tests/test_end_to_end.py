@@ -5,7 +5,6 @@ Set STREAM_LPR_TEST_CONFIG=path.yaml to run them with other weights.
 """
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -16,6 +15,8 @@ import numpy as np
 import pytest
 
 from scenes import P_PRIVATE, SCENARIOS, Appearance, write_scene
+from stream_lpr.evaluate import read_labels
+from stream_lpr.synth.compose import DEFAULT_SCENES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -155,7 +156,7 @@ def test_a_real_plate_with_a_masked_number_gives_its_upper_row_and_no_guessed_nu
         assert row["plate_type"] == "private" and row["plate"] == ""
 
 
-REFERENCE_JP = ROOT.parent / "shared" / "data" / "reference_jp"
+REFERENCE_JP = DEFAULT_SCENES.parent / "reference_jp"
 
 
 def test_boxes_the_reader_dismisses_are_not_drawn(tmp_path):
@@ -165,8 +166,7 @@ def test_boxes_the_reader_dismisses_are_not_drawn(tmp_path):
     # that a pixel the overlay did not touch comes back unchanged.
     folder, plates = tmp_path / "in", {}
     folder.mkdir()
-    for line in (REFERENCE_JP / "labels.jsonl").read_text(encoding="utf-8").splitlines():
-        entry = json.loads(line)
+    for entry in read_labels(REFERENCE_JP):
         name = Path(entry["image"]).stem + ".png"
         cv2.imwrite(str(folder / name), cv2.imread(str(REFERENCE_JP / entry["image"])))
         plates[name] = entry["plates"][0]["box"]
