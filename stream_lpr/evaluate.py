@@ -24,7 +24,7 @@ one row a sighting. Real: the same on labelled photos of real Japanese plates
 are, shrunk (--real-scales: the same plates farther away) and as close-ups (--real-close-ups:
 each plate cropped to fill most of a photo's width) and pasted into larger photos
 (--real-large: a 12 MP phone photo's plates are as small) and blurred (--real-blurred: out of
-focus and moving), and each of these again with the real plates replaced by synthetic twins of
+focus and moving) and grey (--real-grey: as an infrared camera at night sees them), and each of these again with the real plates replaced by synthetic twins of
 the same text (--real-twins): the gap between the two is how unlike real plates the renderer
 draws each field.
 """
@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from stream_lpr import plate_format as pf
 from stream_lpr.detection import box_iou
 from stream_lpr.errors import StreamLprError
 
@@ -72,6 +73,7 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=
     fields = ("region", "class_number", "kana", "number", "plate_type")
     right = {v: {f: 0 for f in fields} for v in views}
     exact, confidently_wrong = {v: 0 for v in views}, {v: 0 for v in views}
+    type_unknown = {v: 0 for v in views}  # grey crops (an infrared camera's): no colour, no type
     by_width = {v: {b: [0, 0] for b in WIDTH_BUCKETS} for v in views}
     for start in tqdm(range(0, count, batch), desc="reader test set", unit="batch"):
         samples = [reader_sample(rng, scenes, smallest=60.0, draw=draw) for _ in range(min(batch, count - start))]
@@ -81,6 +83,7 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=
                 for f in fields:
                     right[v][f] += getattr(got, f) == getattr(truth, f)
                 confidently_wrong[v] += got.number != truth.number and read.reading.number_conf >= trusted
+                type_unknown[v] += got.plate_type == pf.UNKNOWN_TYPE
                 ok = got.key == truth.key
                 exact[v] += ok
                 bucket = next(b for b in WIDTH_BUCKETS if b[0] <= sample.width < b[1] or b == WIDTH_BUCKETS[-1])
@@ -93,6 +96,8 @@ def evaluate_reader(weights: Path, count: int, seed: int, batch: int = 64, draw=
         result["exact_match_by_width_px"] = {f"{a}-{b}": ok / max(n, 1) for (a, b), (ok, n) in by_width[v].items()}
         result["plates_by_width_px"] = {f"{a}-{b}": n for (a, b), (_, n) in by_width[v].items()}
         result["number_wrong_but_trusted"] = confidently_wrong[v] / count
+        result["plate_type_unknown"] = type_unknown[v] / count
+        result["plate_type_wrong"] = 1 - result["plate_type_accuracy"] - result["plate_type_unknown"]
         result["plates"] = count
         result["views"] = v
         results[v] = result
@@ -394,8 +399,6 @@ def evaluate_videos(detector_path: Path, reader_path: Path, count: int, seed: in
 def _true_probability(scores, text) -> dict[str, float]:
     """The probability the reader gives each true field; multi-character fields multiply
     their slots' probabilities."""
-    from stream_lpr import plate_format as pf
-
     index = pf.encode(text)
     return {
         "region": float(scores.region[index["region"]]),
@@ -421,8 +424,6 @@ def plate_tone(crop: np.ndarray) -> float:
 
 def _label_text(plate: dict):
     """A labels.jsonl plate's fields as a PlateText."""
-    from stream_lpr import plate_format as pf
-
     return pf.PlateText(plate["region"], plate["class_number"], plate["kana"], plate["number"], plate["plate_type"])
 
 
@@ -529,6 +530,18 @@ def blurred_copy(folder: Path, out: Path, sigma: float = 1.6, motion: int = 9) -
     return _labelled_copy(folder, out, make)
 
 
+def grey_copy(folder: Path, out: Path) -> Path:
+    """Each labelled photo of `folder` without its colours, as an infrared or black-and-white
+    camera gives it (three equal channels, as a video decoder returns a grey picture)."""
+    import cv2
+
+    def make(image, entry):
+        grey = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+        yield f"{Path(entry['image']).stem}_grey.jpg", grey, entry["plates"]
+
+    return _labelled_copy(folder, out, make)
+
+
 def turned_copy(folder: Path, degrees: float, out: Path, distance: float = 4.0) -> Path:
     """Each labelled photo of `folder` twice in `out`, warped so that its first plate looks
     turned `degrees` about its upright axis, once each way: the plate's near side taller than
@@ -606,19 +619,20 @@ def twin_copy(folder: Path, detector, count: int, out: Path, seed: int = TEST_SE
 def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, overrides: dict | None = None,
                   scales: tuple[float, ...] = (1.0,), close_ups: tuple[float, ...] = (),
                   large: tuple[float, ...] = (), blurred: bool = False, turned: tuple[float, ...] = (),
-                  twins: int = 0) -> dict:
+                  twins: int = 0, grey: bool = False) -> dict:
     """Real photos of Japanese plates labelled in folder/labels.jsonl (one line per image: its
     plates' boxes and fields), as they are ("real"), shrunk by each other scale
     ("real_at_0.5": the same plates farther away), as close-ups ("real_close_up_0.7": each
     plate filling 0.7 of a photo's width) and inside larger photos ("real_in_2.8x": a photo
     2.8 times as wide, the plates as many pixels wide as before), blurred ("real_blurred":
     each photo out of focus and with motion blur, blurred_copy()) and turned ("real_turned_45":
-    each plate seen 45 degrees from either side, turned_copy()). What `run_stream.py` writes
+    each plate seen 45 degrees from either side, turned_copy()) and grey ("real_grey": no colour,
+    as an infrared camera at night gives them, grey_copy()). What `run_stream.py` writes
     for them, and the probability the reader gives each true field (the mean over the still
     views of the detected plate): on a few photos that moves long before the exact match does,
     so it shows whether a renderer change brought the synthetic plates closer to real ones; and
     their mean plate_tone(), how far the ink sits from black; and `misses`, a line for each plate
-    read wrong in any field (type included) or not at all.
+    read wrong in any field (a type left unknown is not wrong) or not at all.
     With `twins`, every variant again with each real plate replaced by that many synthetic
     twins (twin_copy(); "twins", "twins_at_0.5", ...): where the twins' true fields get more
     probability than the real plates', the renderer draws that field unlike real plates."""
@@ -651,6 +665,8 @@ def evaluate_real(detector_path: Path, reader_path: Path, folder: Path, override
             for degrees in turned:
                 turned_folder = turned_copy(source, degrees, work / f"turned_{degrees:g}")
                 report[f"{name}_turned_{degrees:g}"] = _score_real(*product, turned_folder)
+            if grey:
+                report[f"{name}_grey"] = _score_real(*product, grey_copy(source, work / "grey"))
     return report
 
 
@@ -664,6 +680,7 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
     rows = _rows(config, folder, detector, readers)
     fields = ("region", "class_number", "kana", "number")  # the exact match; the type is scored apart
     right, exact, plates, missed, false_rows = {f: 0 for f in fields + ("plate_type",)}, 0, 0, 0, 0
+    untyped = 0  # rows with the type left unknown (always, on grey photos): not wrong, not right
     belief, tones, misses = {f: [] for f in fields}, [], []
     for entry in labelled:
         truths = entry["plates"]
@@ -684,7 +701,8 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
                 for f in right:
                     right[f] += row[f] == getattr(text, f)
                 exact += all(row[f] == getattr(text, f) for f in fields)
-                if any(row[f] != getattr(text, f) for f in right):
+                untyped += row["plate_type"] == pf.UNKNOWN_TYPE
+                if any(row[f] != getattr(text, f) for f in fields) or row["plate_type"] not in (text.plate_type, pf.UNKNOWN_TYPE):
                     read_as = " ".join(row[f] or "?" for f in fields)
                     misses.append(f"{entry['image']}: {text} ({text.plate_type}) read {read_as} ({row['plate_type']})")
             if seen[k].max(initial=0.0) < 0.3:  # not detected: the reader never sees it
@@ -700,10 +718,11 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
                 belief[f].append(float(np.mean([v[f] for v in per_view])))
     result = {f"{f}_accuracy": right[f] / max(plates, 1) for f in right}
     result.update({"exact_match": exact / max(plates, 1), "plates": plates, "plates_without_a_row": missed,
+                   "plate_type_unknown": untyped,
                    "rows_on_no_plate": false_rows,
                    "true_field_probability": {f: float(np.mean(v)) if v else 0.0 for f, v in belief.items()},
                    "plate_tone": float(np.mean(tones)) if tones else None,
-                   "misses": misses})  # each plate read wrong in any field, type included, or not at all
+                   "misses": misses})  # each plate read wrong in any field (a type left unknown is not), or not at all
     return result
 
 
@@ -745,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
                              "whether the reader reads the letter or guesses it from the colour")
     parser.add_argument("--real-blurred", action=argparse.BooleanOptionalAction, default=True,
                         help="also read the real photos out of focus and with motion blur")
+    parser.add_argument("--real-grey", action=argparse.BooleanOptionalAction, default=True,
+                        help="also read the real photos without colour, as an infrared camera gives them")
     parser.add_argument("--real-twins", type=int, default=4, metavar="N",
                         help="also read every real-photo variant with each real plate replaced by N synthetic "
                              "plates of the same text (0: none): where the real plates' true fields get less "
@@ -794,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         if "real" not in args.skip:
             report.update(evaluate_real(args.detector, args.reader, args.real, overrides, tuple(args.real_scales),
                                         tuple(args.real_close_ups), tuple(args.real_large), args.real_blurred,
-                                        tuple(args.real_turned), args.real_twins))
+                                        tuple(args.real_turned), args.real_twins, args.real_grey))
     except StreamLprError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

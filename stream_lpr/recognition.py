@@ -7,7 +7,7 @@ frames can combine the raw distributions first. No threads here: the pipeline ow
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -160,10 +160,32 @@ def _load_torch(path: Path) -> ReaderNet:
     return model
 
 
+# Mean spread between a pixel's channels (grey levels) below which a crop has no colour: an
+# infrared camera at night, or a black-and-white one. JPEG and video codecs keep a grey
+# picture's channels within a level or so; a colour plate's crop spreads 3-10 or more.
+COLOURLESS_SPREAD = 2.0
+
+
+def colourless(crop: np.ndarray) -> bool:
+    return float(np.ptp(crop, axis=2).mean()) < COLOURLESS_SPREAD
+
+
 @dataclass(frozen=True)
 class PlateRead:
     scores: pf.FieldScores  # per-field distributions, for voting across frames
-    reading: pf.Reading  # the best legal plate for these scores alone
+    reading: pf.Reading  # the best legal plate for these scores alone; type "unknown" on a grey crop
+
+    @classmethod
+    def of(cls, scores: pf.FieldScores, crop: np.ndarray) -> PlateRead:
+        """The plate type is its colours. On a grey crop the reader still names one (it learnt
+        grey plates with their true types), but from the ground's brightness and the class
+        number alone: on grey copies of the synthetic test plates it typed a sixth wrong, most
+        kei plates private. So a grey crop's reading leaves the type unknown, and the voter
+        takes no vote for it from that read."""
+        reading = pf.decode(scores)
+        if colourless(crop):
+            reading = replace(reading, text=replace(reading.text, plate_type=pf.UNKNOWN_TYPE), type_conf=0.0)
+        return cls(scores, reading)
 
 
 class _OnnxNet:
@@ -216,4 +238,4 @@ class PlateReader:
         batch = np.stack(crops)
         batch = np.concatenate([shifted(batch, dx, dy) for dx, dy in VIEW_SHIFTS[:views]])
         scores = split_heads(self.net(np.ascontiguousarray(batch)), views)
-        return [PlateRead(s, pf.decode(s)) for s in scores]
+        return [PlateRead.of(s, crop) for s, crop in zip(scores, crops)]

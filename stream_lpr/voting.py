@@ -86,6 +86,8 @@ class PlateVoter:
         if votes is None:
             return
         for name, weight in _read_weights(reading, job.quality.score).items():
+            if name == "plate_type" and reading.text.plate_type == pf.UNKNOWN_TYPE:
+                continue  # a grey crop (recognition.PlateRead.of): no colour to vote with
             dist = np.asarray(getattr(scores, name), np.float64)
             votes.sums[name] = votes.sums.get(name, 0.0) + weight * dist
             votes.weights[name] = votes.weights.get(name, 0.0) + weight
@@ -151,7 +153,9 @@ class PlateVoter:
     def _decide(self, votes: _TrackVotes) -> Verdict:
         if votes.reads == 0:
             return Verdict(None, None, None, None, None, pf.UNKNOWN_TYPE, 0.0, 0, False)
-        voted = pf.FieldScores(**{n: votes.sums[n] / votes.weights[n] for n in FIELDS})
+        # Every read grey: no vote for the type, which stays unknown (a flat stand-in to decode).
+        voted = pf.FieldScores(**{n: votes.sums[n] / votes.weights[n] if n in votes.sums
+                                  else np.full(len(pf.PLATE_TYPES), 1 / len(pf.PLATE_TYPES)) for n in FIELDS})
         reading = pf.decode(voted)
         confs = dict(zip(FIELDS, (reading.region_conf, reading.class_conf, reading.kana_conf,
                                   reading.number_conf, reading.type_conf)))
@@ -164,7 +168,7 @@ class PlateVoter:
         if sum(known[n] for n in _TEXT_FIELDS if n != "number") < self.config.min_known_fields - 1:
             known["number"] = False
         values = {n: getattr(reading.text, n) if known[n] else None for n in _TEXT_FIELDS}
-        plate_type = reading.text.plate_type if known["plate_type"] else pf.UNKNOWN_TYPE
+        plate_type = reading.text.plate_type if known["plate_type"] and "plate_type" in votes.sums else pf.UNKNOWN_TYPE
         complete = all(known[n] for n in _TEXT_FIELDS)
         margin = min(_margin(getattr(voted, n)) for n in _TEXT_FIELDS)
         stable = complete and votes.reads >= self.config.min_reads and margin >= self.config.min_margin

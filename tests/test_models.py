@@ -372,6 +372,18 @@ def test_real_photos_blurred_are_still_read_in_part():
     assert sum(m.endswith("got no row") for m in result["misses"]) == result["plates_without_a_row"]
 
 
+def test_real_photos_in_grey_are_read_with_their_type_unknown():
+    """As an infrared camera at night gives them: the plate type is a matter of colour, so it is
+    left unknown (session 34's reader typed the white 世田谷 kei and the yellow 堺 private from
+    grey copies), and the text is read as in colour (when committed: all 4 exactly)."""
+    from stream_lpr.evaluate import evaluate_real
+
+    result = evaluate_real(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx",
+                           REFERENCE_JP, scales=(), grey=True)["real_grey"]
+    assert result["plates"] == 4 and result["plates_without_a_row"] == 0 and result["rows_on_no_plate"] == 0
+    assert result["plate_type_unknown"] == 4 and result["exact_match"] >= 3 / 4
+
+
 def test_real_photos_turned_turn_their_boxes_with_them(tmp_path):
     import cv2
 

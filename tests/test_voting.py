@@ -9,6 +9,7 @@ import pytest
 from helpers import PLATE_A, PLATE_B, peaked_scores
 from stream_lpr import plate_format as pf
 from stream_lpr.config import VotingConfig
+from stream_lpr.recognition import PlateRead
 from stream_lpr.records import CropQuality, Frame, ReadJob, TrackedPlate
 from stream_lpr.voting import PlateVoter
 
@@ -91,6 +92,28 @@ def test_confident_reads_outweigh_unsure_ones():
     unsure_wrong = blurred(PLATE_A, 0.35, "region", WRONG_REGION)
     feed(voter, [peaked_scores(PLATE_A, 0.95)] * 2 + [unsure_wrong] * 3)
     assert voter.verdict(1).region == "品川"
+
+
+GREY_CROP = np.full((64, 128, 3), 128, np.uint8)
+COLOUR_CROP = np.dstack([GREY_CROP[..., 0], GREY_CROP[..., 0], np.full((64, 128), 200, np.uint8)])
+
+
+@pytest.mark.parametrize("crops, plate_type", [
+    ([GREY_CROP] * 3, pf.UNKNOWN_TYPE),  # an infrared camera: read, but no colour to type by
+    ([GREY_CROP, COLOUR_CROP, GREY_CROP], "kei"),  # the one read in colour decides
+    ([COLOUR_CROP] * 3, "kei"),
+])
+def test_grey_reads_cast_no_vote_for_the_plate_type(crops, plate_type):
+    kei = dataclasses.replace(PLATE_A, plate_type="kei")
+    voter = PlateVoter(CONFIG)
+    for i, crop in enumerate(crops):
+        read = PlateRead.of(peaked_scores(kei), crop)
+        assert (read.reading.text.plate_type == pf.UNKNOWN_TYPE) == (crop is GREY_CROP)
+        voter.observe(plate(), frame(i))
+        voter.add(job(index=i), read.scores, read.reading)
+    verdict = voter.verdict(1)
+    assert verdict.plate_type == plate_type
+    assert str(verdict.text) == str(PLATE_A) and verdict.stable
 
 
 def test_better_crops_weigh_more():
