@@ -351,7 +351,8 @@ def evaluate_videos(detector_path: Path, reader_path: Path, count: int, seed: in
     --source clip.mp4 --csv` runs it. A plate at least 60 px wide at its largest is a sighting
     that should get one row: exact match of its row (of the row with most reads when the track
     broke and it got several), sightings with no row, extra rows, rows on no plate and rows
-    with a wrong number."""
+    with a wrong number; and how often that row's `direction` is the plate's (parked: none;
+    driving: approaching or receding)."""
     import tempfile
 
     from stream_lpr.sinks import VideoSink
@@ -362,7 +363,8 @@ def evaluate_videos(detector_path: Path, reader_path: Path, count: int, seed: in
     scenes = load_scenes(split="test")
     fields = ("region", "class_number", "kana", "number")
     tally = {"sightings": 0, "exact": 0, "moving": 0, "moving_exact": 0, "missed": 0, "extra_rows": 0,
-             "rows_on_no_plate": 0, "rows_with_a_wrong_number": 0}
+             "rows_on_no_plate": 0, "rows_with_a_wrong_number": 0, "direction": 0, "moving_direction": 0,
+             "moving_rows": 0}
     with tempfile.TemporaryDirectory(prefix="lpr_clips_") as tmp:
         for i in tqdm(range(count), desc="video clips", unit="clip"):
             clip = make_clip(np.random.default_rng([seed, 3, i]), scenes, frames)
@@ -382,14 +384,21 @@ def evaluate_videos(detector_path: Path, reader_path: Path, count: int, seed: in
                     tally["missed"] += 1
                     continue
                 tally["extra_rows"] += len(got) - 1
+                tally["moving_rows"] += plate.moving
                 row = max(got, key=lambda r: int(r["reads"]))
                 ok = all(row[f] == getattr(plate.text, f) for f in fields)
                 tally["exact"] += ok
                 tally["moving_exact"] += ok and plate.moving
+                widths = plate.boxes[:, 2] - plate.boxes[:, 0]
+                heading = ("approaching" if widths[-1] > widths[0] else "receding") if plate.moving else ""
+                tally["direction"] += row["direction"] == heading
+                tally["moving_direction"] += row["direction"] == heading and plate.moving
     return {"exact_match": tally["exact"] / max(tally["sightings"], 1), "sightings": tally["sightings"],
             "exact_match_driving": tally["moving_exact"] / max(tally["moving"], 1), "driving_sightings": tally["moving"],
             "sightings_without_a_row": tally["missed"], "extra_rows": tally["extra_rows"],
             "rows_on_no_plate": tally["rows_on_no_plate"], "rows_with_a_wrong_number": tally["rows_with_a_wrong_number"],
+            "direction_right": tally["direction"] / max(tally["sightings"] - tally["missed"], 1),
+            "direction_right_driving": tally["moving_direction"] / max(tally["moving_rows"], 1),
             "clips": count, "frames_per_clip": frames}
 
 

@@ -103,6 +103,13 @@ class Verdict:
         return " ".join(f if f is not None else unknown for f in fields)
 
 
+# Over its track, a plate that grows or shrinks by this factor is approaching or receding; one
+# that does not, but whose centre moves at least this many plate widths, went left, right, up
+# or down. A parked car, a car followed at a steady distance and a still image went nowhere.
+APPROACH_SCALE = 1.3
+MIN_TRAVEL_WIDTHS = 1.0
+
+
 @dataclass(frozen=True)
 class Sighting:
     """One vehicle's plate over one track: one CSV row."""
@@ -118,3 +125,25 @@ class Sighting:
     best_crop: np.ndarray | None
     seen_at: datetime  # wall clock of the first sighting
     crop_path: str = ""
+    first_xyxy: np.ndarray | None = None  # the track's first and last boxes clear of the frame's edges
+    last_xyxy: np.ndarray | None = None
+
+    @property
+    def direction(self) -> str:
+        """Which way the plate went in the picture: `approaching` or `receding`, else `left`,
+        `right`, `up` or `down` (the larger of its moves), else "" (it stayed where it was).
+        At a gate, approaching and receding are entries and exits."""
+        if self.first_xyxy is None or self.last_xyxy is None:
+            return ""
+        first, last = np.asarray(self.first_xyxy, np.float64), np.asarray(self.last_xyxy, np.float64)
+        w0, w1 = max(first[2] - first[0], 1.0), max(last[2] - last[0], 1.0)
+        if w1 >= APPROACH_SCALE * w0:
+            return "approaching"
+        if w0 >= APPROACH_SCALE * w1:
+            return "receding"
+        dx, dy = ((last[:2] + last[2:]) - (first[:2] + first[2:])) / (w0 + w1)  # centre moves, in mean widths
+        if max(abs(dx), abs(dy)) < MIN_TRAVEL_WIDTHS:
+            return ""
+        if abs(dx) >= abs(dy):
+            return "right" if dx > 0 else "left"
+        return "down" if dy > 0 else "up"

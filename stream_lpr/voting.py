@@ -47,6 +47,10 @@ class _TrackVotes:
     best_score: float = -1.0
     best_xyxy: np.ndarray | None = None
     best_crop: np.ndarray | None = None
+    # The first and last boxes clear of the frame's edges, for the sighting's direction: a box
+    # the edge cuts shrinks as its plate leaves, as if the plate were receding.
+    first_whole: np.ndarray | None = None
+    last_whole: np.ndarray | None = None
     cached: Verdict | None = None
 
 
@@ -79,6 +83,10 @@ class PlateVoter:
             self._tracks[track.track_id] = votes
         votes.last_seen_s, votes.last_frame = frame.timestamp_s, frame.index
         votes.last_xyxy = track.xyxy
+        if _clear_of_edges(track.xyxy, frame.image.shape):
+            votes.last_whole = track.xyxy
+            if votes.first_whole is None:
+                votes.first_whole = track.xyxy
 
     def add(self, job: ReadJob, scores: pf.FieldScores, reading: pf.Reading) -> None:
         """Adds one read of `job.track_id`; reads of tracks already closed are ignored."""
@@ -131,6 +139,7 @@ class PlateVoter:
             verdict=verdict,
             xyxy=votes.best_xyxy if votes.best_xyxy is not None else votes.last_xyxy,
             best_crop=votes.best_crop, seen_at=votes.seen_at,
+            first_xyxy=votes.first_whole, last_xyxy=votes.last_whole,
         )
 
     @property
@@ -179,6 +188,11 @@ class PlateVoter:
                        reads=votes.reads, stable=stable)
 
 
+def _clear_of_edges(xyxy: np.ndarray, shape: tuple[int, ...], margin: float = 2.0) -> bool:
+    x0, y0, x1, y1 = np.asarray(xyxy, np.float64)
+    return x0 > margin and y0 > margin and x1 < shape[1] - 1 - margin and y1 < shape[0] - 1 - margin
+
+
 def _near(a: np.ndarray, b: np.ndarray) -> bool:
     """Box centres within _MERGE_REACH widths of the wider box."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
@@ -194,6 +208,10 @@ def _absorb(into: _TrackVotes, ended: _TrackVotes) -> None:
         into.weights[name] = into.weights.get(name, 0.0) + ended.weights[name]
     into.reads += ended.reads
     into.first_seen_s, into.first_frame, into.seen_at = ended.first_seen_s, ended.first_frame, ended.seen_at
+    into.first_xyxy = ended.first_xyxy
+    if ended.first_whole is not None:
+        into.first_whole = ended.first_whole
+        into.last_whole = into.last_whole if into.last_whole is not None else ended.last_whole
     if ended.best_score > into.best_score:
         into.best_score, into.best_xyxy, into.best_crop = ended.best_score, ended.best_xyxy, ended.best_crop
     into.cached = None

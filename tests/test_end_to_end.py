@@ -48,6 +48,11 @@ def frame_count(path):
     return count
 
 
+# Which way each scenario's plates go: across 3 widths, from 110 to 300 px wide, out of the
+# frame; the rest move under half a plate width.
+DIRECTIONS = {"moving": ["right"], "scaling": ["approaching"], "leaving": ["right", ""], "two_at_once": ["", ""]}
+
+
 @pytest.mark.parametrize("name", list(SCENARIOS))
 def test_each_plate_logged_once_with_the_right_text(name, videos, tmp_path):
     appearances, frames = SCENARIOS[name]
@@ -65,6 +70,7 @@ def test_each_plate_logged_once_with_the_right_text(name, videos, tmp_path):
         on_screen = min(expected.end, frames) - expected.start
         assert int(row["first_frame"]) <= expected.start + 5
         assert int(row["last_frame"]) >= expected.start + 0.6 * on_screen
+        assert row["direction"] == DIRECTIONS[name][appearances.index(expected)]
         assert Path(row["crop_path"]).is_file()
     assert frame_count(out) == frames  # --output writes every frame
 

@@ -17,8 +17,11 @@ QUALITY = CropQuality(100.0, 100.0, 1.0, 1.0)
 BOX = np.array([10, 20, 110, 70], np.float32)
 
 
+IMAGE = np.zeros((720, 1280, 3), np.uint8)
+
+
 def frame(index, t=None):
-    return Frame(np.zeros((4, 4, 3), np.uint8), index, index / 30 if t is None else t, 0.0,
+    return Frame(IMAGE, index, index / 30 if t is None else t, 0.0,
                  datetime(2025, 1, 1, tzinfo=timezone.utc), "video.mp4")
 
 
@@ -200,6 +203,28 @@ def seen(voter, track_id, frames, scores, box=BOX, still=False):
 MOVED = BOX + np.float32([150, 60, 150, 60])  # 1.6 plate widths from BOX
 
 
+@pytest.mark.parametrize("boxes, direction", [
+    ([[100, 100, 200, 150]] * 2, ""),  # parked, or a still image
+    ([[100, 100, 200, 150], [180, 110, 280, 160]], ""),  # under a plate width: a car followed
+    ([[100, 100, 200, 150], [300, 120, 400, 170]], "right"),
+    ([[300, 100, 400, 150], [100, 100, 200, 150]], "left"),
+    ([[100, 100, 200, 150], [110, 300, 210, 350]], "down"),
+    ([[100, 300, 200, 350], [120, 100, 220, 150]], "up"),
+    ([[100, 100, 200, 150], [90, 80, 230, 150]], "approaching"),  # 1.4 times as wide
+    ([[100, 100, 240, 170], [300, 100, 400, 150]], "receding"),  # it moved right too, but shrank
+    # leaving the frame: the edge cuts its box, which would look like a receding plate
+    ([[900, 100, 1000, 150], [1150, 100, 1250, 150], [1230, 100, 1279, 150]], "right"),
+    ([[600, 500, 700, 550], [580, 560, 740, 640], [560, 650, 760, 719]], "approaching"),
+])
+def test_a_sighting_says_which_way_its_plate_went(boxes, direction):
+    voter = PlateVoter(CONFIG)
+    corners = np.zeros((4, 2), np.float32)
+    for i, box in enumerate(boxes):
+        voter.observe(TrackedPlate(1, np.array(box, np.float32), corners, 0.9, 0), frame(i))
+        voter.add(job(index=i), peaked_scores(PLATE_A), pf.decode(peaked_scores(PLATE_A)))
+    assert voter.close(1).direction == direction
+
+
 def test_a_plate_lost_for_a_moment_gets_one_row():
     """The tracker lost the plate after frame 5 and found it again as a new track at frame 20: the
     first track's votes (one read with the region wrong) go to the second, which writes the row."""
@@ -210,6 +235,7 @@ def test_a_plate_lost_for_a_moment_gets_one_row():
     sighting = voter.close(2)
     assert (sighting.first_frame, sighting.last_frame, sighting.verdict.reads) == (4, 25, 8)
     assert sighting.verdict.text == PLATE_A and sighting.first_seen_s == pytest.approx(4 / 30)
+    assert sighting.direction == "right"  # from where the first track began to where the second ended
 
 
 @pytest.mark.parametrize("case", ["other number", "far away", "too late", "began before", "still images", "merging off"])
