@@ -119,6 +119,7 @@ class HudStats:
     read_queue: int
     dropped_reads: int
     latency_ms: float | None = None
+    sightings: int = 0  # rows written so far
 
 
 class Overlay:
@@ -188,7 +189,8 @@ def draw_hud(scene: np.ndarray, hud: HudStats, scale: float = 1.0) -> None:
     """A corner box with throughput numbers (ASCII only, so cv2.putText is enough and cheap),
     `scale` times its size on a frame of up to 720 lines."""
     lines = [f"fps {hud.fps:5.1f}", f"dropped frames {hud.dropped_frames}",
-             f"queues frame {hud.frame_queue} read {hud.read_queue}", f"dropped reads {hud.dropped_reads}"]
+             f"queues frame {hud.frame_queue} read {hud.read_queue}", f"dropped reads {hud.dropped_reads}",
+             f"sightings {hud.sightings}"]
     if hud.latency_ms is not None:
         lines.append(f"latency {hud.latency_ms:4.0f} ms")
     step = round(18 * scale)

@@ -268,7 +268,7 @@ class FrameProcessor:
     def _hud(self, frame: Frame) -> HudStats:
         latency = (time.monotonic() - frame.captured_at) * 1000.0 if self.live else None
         return HudStats(self.stats.fps, self.stats.dropped_frames, self.stats.frame_queue,
-                        self.channel.depth(), self.stats.dropped_reads, latency)
+                        self.channel.depth(), self.stats.dropped_reads, latency, self.stats.sightings)
 
     def _count_frame(self, frame: Frame) -> None:
         now = time.monotonic()

@@ -128,6 +128,15 @@ def test_overlay_draws_on_a_copy():
     assert scene[60:100, 100:200].any()  # the label above the plate
 
 
+def test_the_hud_counts_the_sightings_written():
+    image = np.full((720, 1280, 3), 120, np.uint8)
+    scenes = [Overlay(OverlayConfig()).draw(image, [], HudStats(29.5, 3, 1, 2, 0, 40.0, n)) for n in (0, 0, 17)]
+    changed = np.argwhere((scenes[2] != scenes[0]).any(axis=2))
+    assert (scenes[0] == scenes[1]).all() and len(changed)
+    assert changed[:, 0].min() > 4 * 18 and changed[:, 0].max() < 6 * 18 + 8  # the fifth of six lines
+    assert changed[:, 1].max() < 250
+
+
 def test_quads_show_the_vote_state():
     image = np.zeros((240, 400, 3), np.uint8)
     stable_quad = np.array([[40, 150], [140, 150], [140, 200], [40, 200]], np.float32)
