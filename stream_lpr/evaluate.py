@@ -24,9 +24,10 @@ one row a sighting. Real: the same on labelled photos of real Japanese plates
 are, shrunk (--real-scales: the same plates farther away) and as close-ups (--real-close-ups:
 each plate cropped to fill most of a photo's width) and pasted into larger photos
 (--real-large: a 12 MP phone photo's plates are as small) and blurred (--real-blurred: out of
-focus and moving) and grey (--real-grey: as an infrared camera at night sees them), and each of these again with the real plates replaced by synthetic twins of
-the same text (--real-twins): the gap between the two is how unlike real plates the renderer
-draws each field.
+focus and moving) and grey (--real-grey: as an infrared camera at night sees them), and each
+of these again with the real plates replaced by synthetic twins of the same text
+(--real-twins): the gap between the two is how unlike real plates the renderer draws each
+field.
 """
 
 from __future__ import annotations
@@ -711,7 +712,8 @@ def _score_real(config, detector, readers, folder: Path) -> dict:
                     right[f] += row[f] == getattr(text, f)
                 exact += all(row[f] == getattr(text, f) for f in fields)
                 untyped += row["plate_type"] == pf.UNKNOWN_TYPE
-                if any(row[f] != getattr(text, f) for f in fields) or row["plate_type"] not in (text.plate_type, pf.UNKNOWN_TYPE):
+                typed_wrong = row["plate_type"] not in (text.plate_type, pf.UNKNOWN_TYPE)
+                if typed_wrong or any(row[f] != getattr(text, f) for f in fields):
                     read_as = " ".join(row[f] or "?" for f in fields)
                     misses.append(f"{entry['image']}: {text} ({text.plate_type}) read {read_as} ({row['plate_type']})")
             if seen[k].max(initial=0.0) < 0.3:  # not detected: the reader never sees it
