@@ -219,10 +219,12 @@ def test_videos_are_read_end_to_end_through_the_real_pipeline():
     from stream_lpr.evaluate import evaluate_videos
 
     result = evaluate_videos(WEIGHTS / "detector.int8.onnx", WEIGHTS / "reader.int8.onnx", 3, seed=99, frames=30)
-    # 4 sightings (3 driving plates, 1 parked); when committed all 4 got one row, read exactly.
+    # 4 sightings (3 driving plates, 1 parked); when committed all 4 got one row, read exactly,
+    # with the plate's direction (approaching or receding; the parked one none).
     assert result["sightings"] == 4 and result["driving_sightings"] == 3
     assert result["exact_match"] >= 3 / 4 and result["sightings_without_a_row"] <= 1
     assert result["extra_rows"] == 0 and result["rows_on_no_plate"] == 0 and result["rows_with_a_wrong_number"] == 0
+    assert result["direction_right"] >= 3 / 4
 
 
 def test_video_rows_go_to_the_plate_they_overlap_in_their_frames():
