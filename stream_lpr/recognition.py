@@ -160,14 +160,21 @@ def _load_torch(path: Path) -> ReaderNet:
     return model
 
 
-# Mean spread between a pixel's channels (grey levels) below which a crop has no colour: an
-# infrared camera at night, or a black-and-white one. JPEG and video codecs keep a grey
-# picture's channels within a level or so; a colour plate's crop spreads 3-10 or more.
-COLOURLESS_SPREAD = 2.0
+# How much a crop's colour may vary, against how much its brightness does, for it to count as
+# grey. Grey pictures (an infrared camera at night, a black-and-white one) come to 0-0.02, the
+# renderer's infrared plates with the camera's colour noise to 0.06; real colour plates 0.08
+# (a white plate in shade) to 1.0 (yellow), also dark, small, blurred or as a poor JPEG.
+COLOURLESS_RATIO = 0.05
 
 
 def colourless(crop: np.ndarray) -> bool:
-    return float(np.ptp(crop, axis=2).mean()) < COLOURLESS_SPREAD
+    """Blue and red against green vary too little to tell a plate's colours. A grey picture
+    decoded from a video can keep a constant tint (MPEG-4 gives blue 3 levels above green),
+    so the channels need not be equal; they only move together."""
+    c = crop.astype(np.float32)
+    green = c[..., 1]
+    chroma = max(float((c[..., 0] - green).std()), float((c[..., 2] - green).std()))
+    return chroma < COLOURLESS_RATIO * max(float(green.std()), 1.0)
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 import pytest
 
-from scenes import P_PRIVATE, SCENARIOS, Appearance, write_scene
+from helpers import write_video
+from scenes import P_PRIVATE, SCENARIOS, Appearance, render_scene, write_scene
 from stream_lpr.evaluate import read_labels
 from stream_lpr.synth.compose import DEFAULT_SCENES
 
@@ -73,6 +74,20 @@ def test_each_plate_logged_once_with_the_right_text(name, videos, tmp_path):
         assert row["direction"] == DIRECTIONS[name][appearances.index(expected)]
         assert Path(row["crop_path"]).is_file()
     assert frame_count(out) == frames  # --output writes every frame
+
+
+def test_a_grey_video_leaves_the_plate_type_unknown(tmp_path):
+    # An infrared camera at night: no colour to tell the kei plate's yellow from white. MPEG-4
+    # decodes the grey frames with a faint tint (blue a few levels above green), still grey.
+    appearances, frames = SCENARIOS["scaling"]
+    video = tmp_path / "grey.mp4"
+    write_video(video, [cv2.cvtColor(cv2.cvtColor(f, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+                        for f in render_scene(appearances, frames)])
+    csv_path = tmp_path / "s.csv"
+    result = run_cli(["--source", str(video), "--csv", str(csv_path)])
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
+    assert [(r["plate"], r["plate_type"]) for r in rows] == [(str(appearances[0].plate), "unknown")], rows
 
 
 def test_still_image_source(videos, tmp_path):

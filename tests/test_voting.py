@@ -97,8 +97,10 @@ def test_confident_reads_outweigh_unsure_ones():
     assert voter.verdict(1).region == "品川"
 
 
-GREY_CROP = np.full((64, 128, 3), 128, np.uint8)
-COLOUR_CROP = np.dstack([GREY_CROP[..., 0], GREY_CROP[..., 0], np.full((64, 128), 200, np.uint8)])
+COLOUR_CROP = np.full((64, 128, 3), (40, 200, 220), np.uint8)  # a yellow ground
+COLOUR_CROP[20:44, 30:100] = 20  # and black ink
+GREY_CROP = COLOUR_CROP.copy()
+GREY_CROP[..., 0] = GREY_CROP[..., 2] = GREY_CROP[..., 1] + 3  # the tint a video decoder leaves
 
 
 @pytest.mark.parametrize("crops, plate_type", [
