@@ -26,6 +26,7 @@ import yaml  # noqa: E402
 
 from stream_lpr.config import Config, load_config  # noqa: E402
 from stream_lpr.errors import ConfigError, StreamLprError, WeightsError  # noqa: E402
+from stream_lpr.watchlist import load_watchlist  # noqa: E402
 
 log = logging.getLogger("stream_lpr")
 DEFAULT_CONFIG = "config.yaml"
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                         help="show a live window with overlays (needs a display; q or Esc quits)")
     parser.add_argument("--save-crops", metavar="DIR", help="save the best plate crop of each sighting in DIR")
+    parser.add_argument("--watchlist", metavar="FILE",
+                        help="plates to watch for, one a line (`品川 300 あ 12-34  # note`, or `12-34`): "
+                             "logged, drawn in red and marked in the CSV when seen")
     parser.add_argument("--log-unread", action="store_true", default=None,
                         help="also write CSV rows for plates that were tracked but never read")
     parser.add_argument("--device", help="where the models run: cpu or cuda:N (overrides models.device)")
@@ -76,7 +80,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "output.video": args.output, "output.csv": args.csv, "output.show": args.show,
         "output.save_crops": args.save_crops, "output.log_unread": args.log_unread,
         "models.device": args.device, "models.detector": args.detector, "models.reader": args.reader,
-        "workers.count": args.workers,
+        "workers.count": args.workers, "watchlist.file": args.watchlist,
     }
     return {**{key: value for key, value in flags.items() if value is not None}, **set_overrides(args.set)}
 
@@ -191,13 +195,14 @@ class Progress:
         if self._bar is not None:
             self._bar.update(stats.frames - self._bar.n)
             if stats.frames % 15 == 0:
-                self._bar.set_postfix(fps=f"{stats.fps:.1f}", sightings=stats.sightings, refresh=False)
+                watched = {"watchlist": stats.alerts} if stats.alerts else {}
+                self._bar.set_postfix(fps=f"{stats.fps:.1f}", sightings=stats.sightings, **watched, refresh=False)
         elif self.enabled and self.live and time.monotonic() - self._last >= 1.0:
             self._last = time.monotonic()
             p95 = stats.latency_p95()
             line = (f"frames {stats.frames}  fps {stats.fps:5.1f}  dropped {stats.dropped_frames}  "
                     f"reads {stats.reads} (dropped {stats.dropped_reads})  sightings {stats.sightings}  "
-                    f"latency p95 {p95 or 0:.0f} ms")
+                    f"latency p95 {p95 or 0:.0f} ms" + (f"  watchlist {stats.alerts}" if stats.alerts else ""))
             end = "\r" if sys.stderr.isatty() else "\n"
             print(line, end=end, file=sys.stderr, flush=True)
 
@@ -215,6 +220,9 @@ def run(args: argparse.Namespace) -> int:
 
     config_path = resolve_config_path(args.config)
     config = load_config(config_path, overrides_from_args(args))
+    watchlist = load_watchlist(config.watchlist.file) if config.watchlist.file else None
+    if watchlist is not None:
+        log.info("watching for %d plate(s) from %s", len(watchlist), config.watchlist.file)
     if config.output.show:
         check_display()
     source = open_source(args.source, config.capture, realtime=args.realtime)
@@ -232,7 +240,8 @@ def run(args: argparse.Namespace) -> int:
         overlay = Overlay(config.overlay)
     progress = Progress(source, enabled=not args.no_progress)
     try:
-        stats = run_pipeline(config, source, detector, readers, outputs, overlay, on_frame=progress.update)
+        stats = run_pipeline(config, source, detector, readers, outputs, overlay, on_frame=progress.update,
+                             watchlist=watchlist)
     finally:
         progress.close()
     _summary(stats, config)
@@ -243,9 +252,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(stats, config: Config) -> None:
     where = f" -> {config.output.csv}" if config.output.csv else ""
-    log.info("%d frames, %d sightings%s, %d reads (%d dropped), %d frames dropped%s",
+    watched = f", {stats.alerts} watchlist alert(s)" if config.watchlist.file else ""
+    log.info("%d frames, %d sightings%s, %d reads (%d dropped), %d frames dropped%s%s",
              stats.frames, stats.sightings, where, stats.reads, stats.dropped_reads,
-             stats.dropped_frames, " (stopped by user)" if stats.stopped_by_user else "")
+             stats.dropped_frames, watched, " (stopped by user)" if stats.stopped_by_user else "")
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -111,6 +111,12 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class WatchlistConfig:
+    file: str = ""
+    quiet_s: float = _opt(60.0, 0.0, 1e7)
+
+
+@dataclass(frozen=True)
 class Config:
     models: ModelsConfig = field(default_factory=ModelsConfig)
     detection: DetectionConfig = field(default_factory=DetectionConfig)
@@ -121,6 +127,7 @@ class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     overlay: OverlayConfig = field(default_factory=OverlayConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    watchlist: WatchlistConfig = field(default_factory=WatchlistConfig)
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:

@@ -37,9 +37,11 @@ PLATE_COLOURS: dict[str, tuple[BGR, BGR]] = {
     "unknown": ((80, 80, 80), (255, 255, 255)),
 }
 _TENTATIVE = ((50, 50, 50), (200, 200, 200))  # label colours before a plate is stable
+_WATCHED = ((0, 0, 210), (255, 255, 255))  # label colours of a plate on the watchlist: no plate is red
 _ROI_COLOUR = (255, 255, 0)  # cyan: apart from the quads' green and orange and the plates' colours
 # Quad colour and weight show the vote's state: they must stand out on any plate colour.
-_QUAD_STYLE = {True: (sv.Color(r=0, g=255, b=0), 3), False: (sv.Color(r=255, g=165, b=0), 1)}
+_QUAD_STYLE = {"stable": (sv.Color(r=0, g=255, b=0), 3), "tentative": (sv.Color(r=255, g=165, b=0), 1),
+               "watched": (sv.Color(r=255, g=0, b=0), 4)}
 # Sizes (font_size, line weights, the HUD) are for frames up to this many lines; taller frames
 # draw them larger in proportion, so that a 4K stream's window, shrunk to fit a screen, still
 # shows labels a person can read.
@@ -120,6 +122,7 @@ class HudStats:
     dropped_reads: int
     latency_ms: float | None = None
     sightings: int = 0  # rows written so far
+    alerts: int | None = None  # watchlist plates reported; None: no watchlist
 
 
 class Overlay:
@@ -135,34 +138,40 @@ class Overlay:
         return self._labels[size]
 
     def draw(self, image: np.ndarray, plates: list[tuple[TrackedPlate, Verdict | None]],
-             hud: HudStats | None = None, roi: tuple[tuple[float, float], ...] = ()) -> np.ndarray:
+             hud: HudStats | None = None, roi: tuple[tuple[float, float], ...] = (),
+             watched: dict[int, str] | None = None) -> np.ndarray:
         """A copy of `image` with every plate, the outline of the region of interest (points as
-        fractions of the width and height) and, if given and enabled, the HUD."""
+        fractions of the width and height) and, if given and enabled, the HUD. `watched`: track
+        id -> watchlist note, for the plates drawn in red with their note."""
+        watched = watched or {}
         scene = image.copy()
         h, w = scene.shape[:2]
         scale = max(1.0, h / _BASE_LINES)
         if roi:
             outline = np.round(np.asarray(roi, np.float32) * np.float32([w - 1, h - 1])).astype(np.int32)
             cv2.polylines(scene, [outline], True, _ROI_COLOUR, round(scale), cv2.LINE_AA)
-        for stable in (False, True):
-            corners = [p.corners for p, v in plates if (v is not None and v.stable) == stable]
+        for style in ("tentative", "stable", "watched"):
+            corners = [p.corners for p, v in plates if _style(p, v, watched) == style]
             if corners:
-                _quad_annotator(stable, round(scale)).annotate(scene, _quads(np.stack(corners)))
+                _quad_annotator(style, round(scale)).annotate(scene, _quads(np.stack(corners)))
         labels = self._label_renderer(scale)
         for plate, verdict in plates:
-            self._draw_label(scene, plate, verdict, labels)
+            self._draw_label(scene, plate, verdict, labels, watched.get(plate.track_id))
         if hud is not None and self.config.hud:
             draw_hud(scene, hud, scale)
         return scene
 
     def _draw_label(self, scene: np.ndarray, plate: TrackedPlate, verdict: Verdict | None,
-                    labels: LabelRenderer) -> None:
+                    labels: LabelRenderer, note: str | None) -> None:
         stable = verdict is not None and verdict.stable
         plate_type = verdict.plate_type if verdict is not None else "unknown"
         bg, fg = PLATE_COLOURS.get(plate_type, PLATE_COLOURS["unknown"]) if stable else _TENTATIVE
         text = f"#{plate.track_id}"
         if verdict is not None and verdict.reads:
             text += " " + verdict.display("?")
+        if note is not None:
+            bg, fg = _WATCHED
+            text += f"  ! {note}"
         label = labels.render(text, fg, bg)
         x = int(plate.corners[:, 0].min())
         y = int(plate.corners[:, 1].min()) - label.shape[0] - 2
@@ -171,11 +180,17 @@ class Overlay:
         paste(scene, label, x, y)
 
 
+def _style(plate: TrackedPlate, verdict: Verdict | None, watched: dict[int, str]) -> str:
+    if plate.track_id in watched:
+        return "watched"
+    return "stable" if verdict is not None and verdict.stable else "tentative"
+
+
 @functools.lru_cache(maxsize=16)
-def _quad_annotator(stable: bool, weight: int) -> sv.OrientedBoxAnnotator:
-    """supervision's oriented-box annotator for stable or tentative quads, lines `weight` times
-    the style's thickness."""
-    colour, thickness = _QUAD_STYLE[stable]
+def _quad_annotator(style: str, weight: int) -> sv.OrientedBoxAnnotator:
+    """supervision's oriented-box annotator for a style of quad (tentative, stable, watched),
+    lines `weight` times the style's thickness."""
+    colour, thickness = _QUAD_STYLE[style]
     return sv.OrientedBoxAnnotator(color=colour, thickness=thickness * weight, color_lookup=sv.ColorLookup.INDEX)
 
 
@@ -191,6 +206,8 @@ def draw_hud(scene: np.ndarray, hud: HudStats, scale: float = 1.0) -> None:
     lines = [f"fps {hud.fps:5.1f}", f"dropped frames {hud.dropped_frames}",
              f"queues frame {hud.frame_queue} read {hud.read_queue}", f"dropped reads {hud.dropped_reads}",
              f"sightings {hud.sightings}"]
+    if hud.alerts is not None:
+        lines.append(f"watchlist {hud.alerts}")
     if hud.latency_ms is not None:
         lines.append(f"latency {hud.latency_ms:4.0f} ms")
     step = round(18 * scale)

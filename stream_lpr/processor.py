@@ -7,6 +7,7 @@ owns the tracker, the read policy, the voter and the sinks, so none of them need
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field, replace
@@ -24,6 +25,9 @@ from stream_lpr.rectify import rectify
 from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
 from stream_lpr.tracking import PlateTracker
 from stream_lpr.voting import PlateVoter
+from stream_lpr.watchlist import Alert, WatchAlerts, Watchlist
+
+log = logging.getLogger(__name__)
 
 _LATENCY_SAMPLES = 10000
 _FPS_SMOOTHING = 0.05  # weight of the newest frame interval in the displayed fps
@@ -42,6 +46,7 @@ class Stats:
     dropped_reads: int = 0  # crops not read because the read queue was full
     failed_reads: int = 0
     sightings: int = 0
+    alerts: int = 0  # watchlist plates reported
     frame_interval_s: float = 0.0  # smoothed seconds between processed frames
     stage_ms: Counter = field(default_factory=Counter)  # summed milliseconds per stage
     stage_n: Counter = field(default_factory=Counter)
@@ -109,12 +114,13 @@ class ReadChannel(Protocol):
 
 class FrameProcessor:
     def __init__(self, config: Config, detector, channel: ReadChannel, outputs: Outputs,
-                 overlay: Overlay | None, stats: Stats, live: bool) -> None:
+                 overlay: Overlay | None, stats: Stats, live: bool, watchlist: Watchlist | None = None) -> None:
         self.config, self.detector, self.channel = config, detector, channel
         self.outputs, self.overlay, self.stats, self.live = outputs, overlay, stats, live
         self.tracker = PlateTracker(config.tracking)
         self.policy = ReadPolicy(config.read_policy)
         self.voter = PlateVoter(config.voting)
+        self.watch = WatchAlerts(watchlist, config.watchlist.quiet_s) if watchlist is not None else None
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
         self._last_frame_at: float | None = None
@@ -145,12 +151,35 @@ class FrameProcessor:
         self.collect_results()
         if frame.still:  # a still image is its own scope: its reads first, then its tracks end
             self.wait_for_reads({p.track_id for p in tracked}, _STILL_READ_WAIT_S)
-        quit_requested = self._render(frame, tracked)
+        watched = self._watched(frame, tracked)
+        quit_requested = self._render(frame, tracked, watched)
         if frame.still:
             self.closing.update(p.track_id for p in tracked)
         self.close_finished()
         self._count_frame(frame)
         return quit_requested
+
+    def _watched(self, frame: Frame, tracked: list[TrackedPlate]) -> dict[int, str]:
+        """The tracks in view whose stable plate is on the watchlist (track id -> the entry's
+        note), reporting those due (WatchAlerts.check)."""
+        if self.watch is None:
+            return {}
+        watched = {}
+        for plate in tracked:
+            verdict = self.voter.verdict(plate.track_id)
+            entry = self.watch.watchlist.match(verdict) if verdict is not None and verdict.stable else None
+            if entry is None:
+                continue
+            watched[plate.track_id] = entry.note
+            self._report(self.watch.check(frame.source, plate.track_id, verdict, frame.timestamp_s))
+        return watched
+
+    def _report(self, alert: Alert | None) -> None:
+        if alert is None:
+            return
+        self.stats.alerts += 1
+        log.warning("watchlist: %s (%s) - track %d, %.1f s into %s", alert.plate, alert.entry.note,
+                    alert.track_id, alert.at_s, alert.source)
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
         found = np.asarray(detections.xyxy), np.asarray(detections.confidence), np.asarray(detections.corners)
@@ -223,6 +252,8 @@ class FrameProcessor:
             self.in_flight.pop(track_id, None)
             self.policy.forget(track_id)
             self._write_sighting(track_id)
+            if self.watch is not None:
+                self.watch.forget(track_id)
 
     def end_all(self) -> None:
         """End of the run: every open track becomes a sighting now."""
@@ -236,13 +267,17 @@ class FrameProcessor:
             return
         if not sighting.verdict.readable and not self.config.output.log_unread:
             return
+        entry = self.watch.watchlist.match(sighting.verdict) if self.watch is not None else None
+        if entry is not None:  # reported now if its vote never settled while in view
+            sighting = replace(sighting, watchlist=entry.note)
+            self._report(self.watch.check(sighting.source, track_id, sighting.verdict, sighting.last_seen_s))
         if self.outputs.crops is not None:
             sighting = replace(sighting, crop_path=self.outputs.crops.save(sighting))
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
         self.stats.sightings += 1
 
-    def _render(self, frame: Frame, tracked: list[TrackedPlate]) -> bool:
+    def _render(self, frame: Frame, tracked: list[TrackedPlate], watched: dict[int, str]) -> bool:
         out = self.outputs
         if self.overlay is None or not out.draws:
             return False
@@ -252,7 +287,7 @@ class FrameProcessor:
             plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
         # A still has no frame rate or queues to show: its picture is left clear of the HUD.
         hud = None if frame.still else self._hud(frame)
-        scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi)
+        scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi, watched)
         drawn = time.perf_counter()
         self.stats.add_time("draw", drawn - start)
         quit_requested = False
@@ -268,7 +303,8 @@ class FrameProcessor:
     def _hud(self, frame: Frame) -> HudStats:
         latency = (time.monotonic() - frame.captured_at) * 1000.0 if self.live else None
         return HudStats(self.stats.fps, self.stats.dropped_frames, self.stats.frame_queue,
-                        self.channel.depth(), self.stats.dropped_reads, latency, self.stats.sightings)
+                        self.channel.depth(), self.stats.dropped_reads, latency, self.stats.sightings,
+                        self.stats.alerts if self.watch is not None else None)
 
     def _count_frame(self, frame: Frame) -> None:
         now = time.monotonic()

@@ -127,6 +127,7 @@ class Sighting:
     crop_path: str = ""
     first_xyxy: np.ndarray | None = None  # the track's first and last boxes clear of the frame's edges
     last_xyxy: np.ndarray | None = None
+    watchlist: str = ""  # the note of the watchlist entry the plate matched (watchlist.py)
 
     @property
     def direction(self) -> str:

@@ -19,7 +19,7 @@ from stream_lpr.errors import DisplayError, StreamLprError
 from stream_lpr.records import Sighting
 
 CSV_HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,"
-              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction").split(",")
+              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist").split(",")
 
 
 def sighting_row(s: Sighting) -> list[str]:
@@ -32,7 +32,7 @@ def sighting_row(s: Sighting) -> list[str]:
         v.display("?") if v.reads and v.readable else "",
         v.region or "", v.class_number or "", v.kana or "", v.number or "",
         v.plate_type, f"{v.confidence:.3f}", str(v.reads), *box, s.crop_path,
-        s.seen_at.isoformat(timespec="milliseconds"), s.direction,
+        s.seen_at.isoformat(timespec="milliseconds"), s.direction, s.watchlist,
     ]
 
 

@@ -75,12 +75,17 @@ def test_source_is_required():
     (["--source", "{video}", "--set", "models.refiner=/nonexistent/refiner.onnx"], 1, "models.refiner"),
     (["--source", "{video}", "--show"], 1, "--output"),
     (["--source", "{folder}", "--output", "out.mp4"], 2, "is a folder"),
+    (["--source", "{video}", "--watchlist", "/nonexistent/watch.txt"], 2, "watchlist file not found"),
+    (["--source", "{video}", "--watchlist", "{badlist}"], 2, "bad.txt line 2: '12-3' is not a designation number"),
 ])
 def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
     folder = video.parent / "images"
     folder.mkdir(exist_ok=True)
     cv2.imwrite(str(folder / "a.png"), render_scene(two_plates(1), 1, SMALL)[0])
-    args = [a.replace("{video}", str(video)).replace("{folder}", str(folder)) for a in args]
+    badlist = video.parent / "bad.txt"
+    badlist.write_text("品川 300 あ 12-34\n品川 300 あ 12-3\n", encoding="utf-8")
+    args = [a.replace("{video}", str(video)).replace("{folder}", str(folder)).replace("{badlist}", str(badlist))
+            for a in args]
     result = run(CLI + args)
     line = one_line_error(result)
     assert result.returncode == code and fragment in line
@@ -100,6 +105,33 @@ def test_real_models_end_to_end_through_the_cli(tmp_path, video):
     assert result.returncode == 0, result.stderr
     # B left mid-video, A was in view to the end: B's row comes first
     assert [r["plate"] for r in sightings(tmp_path / "s.csv")] == [str(PLATE_B), str(PLATE_A)]
+
+
+def last_frame(path):
+    cap, last = cv2.VideoCapture(str(path)), None
+    while (frame := cap.read()[1]) is not None:
+        last = frame
+    return last
+
+
+def red_pixels(image):
+    b, g, r = (image[..., i].astype(int) for i in range(3))
+    return int(((r > 180) & (g < 70) & (b < 70)).sum())
+
+
+def test_a_watched_plate_is_reported_marked_and_drawn_in_red(tmp_path, video):
+    watch = tmp_path / "watch.txt"
+    # A's number alone; B's plate but for its kana, which must not match.
+    watch.write_text(f"# plates to watch\n{PLATE_A.number}  # stolen\n"
+                     f"{PLATE_B.region} {PLATE_B.class_number} あ {PLATE_B.number}\n", encoding="utf-8")
+    result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--output", str(tmp_path / "o.mp4"),
+                        "--watchlist", str(watch), "--set", "tracking.lost_track_s=0.3"], timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert {r["plate"]: r["watchlist"] for r in sightings(tmp_path / "s.csv")} == {str(PLATE_A): "stolen", str(PLATE_B): ""}
+    alerts = [line for line in result.stderr.splitlines() if "watchlist:" in line]
+    assert len(alerts) == 1 and f"{PLATE_A} (stolen)" in alerts[0], result.stderr
+    assert "1 watchlist alert" in result.stderr
+    assert red_pixels(last_frame(tmp_path / "o.mp4")) > red_pixels(last_frame(video)) + 500  # A's quad and label
 
 
 def playable_frames(path):

@@ -11,6 +11,7 @@ from scenes import SMALL, Appearance, background, render_scene
 from stream_lpr.config import load_config
 from stream_lpr.processor import FrameProcessor, Outputs, Stats
 from stream_lpr.records import Frame, ReadResult
+from stream_lpr.watchlist import Watchlist, parse_entry
 
 # Plate A drives right across a 640 x 360 street for one second of video, 12 px a frame.
 DRIVE = Appearance(PLATE_A, 0, 31, (160, 220), (520, 220), 160, 160)
@@ -60,10 +61,11 @@ def frame(street, index, with_plate=True):
     return Frame(image, index, index / 30, 0.0, datetime.now(timezone.utc), "v.mp4")
 
 
-def processor(models, channel, **overrides):
+def processor(models, channel, watchlist=None, **overrides):
     config = load_config(None, {"tracking.lost_track_s": 0.1, **overrides})
     sink = ListSink()
-    return FrameProcessor(config, models[0], channel, Outputs(csv=sink), None, Stats(), live=False), sink
+    return FrameProcessor(config, models[0], channel, Outputs(csv=sink), None, Stats(), live=False,
+                          watchlist=watchlist), sink
 
 
 def test_track_waits_for_its_reads_before_its_row_is_written(street, models):
@@ -79,6 +81,23 @@ def test_track_waits_for_its_reads_before_its_row_is_written(street, models):
     assert [s.verdict.text for s in sink.rows] == [PLATE_A]
     # confirmed at its 2nd detection (frame 1 at best), last seen at frame 9
     assert 1 <= sink.rows[0].first_frame <= 3 and 7 <= sink.rows[0].last_frame <= 9
+
+
+@pytest.mark.parametrize("settles", [True, False])
+def test_a_watched_plate_is_reported_once_while_in_view_or_else_when_it_ends(street, models, settles):
+    channel = HeldChannel(models[1])
+    # A margin no vote reaches: the plate is never stable, so it is reported when its track ends.
+    proc, sink = processor(models, channel, Watchlist([parse_entry(f"{PLATE_A.number} # stolen")]),
+                           **({} if settles else {"voting.min_margin": 1.0}))
+    for i in range(31):
+        channel.release()
+        proc.process(frame(street, i))
+    assert proc.stats.alerts == (1 if settles else 0)
+    for i in range(31, 40):
+        channel.release()
+        proc.process(frame(street, i, with_plate=False))
+    assert proc.stats.alerts == 1
+    assert [(s.verdict.number, s.watchlist) for s in sink.rows] == [(PLATE_A.number, "stolen")]
 
 
 def test_reads_are_rate_capped_in_media_time(street, models):

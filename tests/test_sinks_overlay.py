@@ -13,7 +13,7 @@ from stream_lpr.records import Sighting, TrackedPlate, Verdict
 from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_display
 
 HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,class_number,"
-          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction")
+          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist")
 
 
 def verdict(text=PLATE_A, stable=True):
@@ -43,6 +43,7 @@ def test_csv_rows_are_flushed_one_by_one(tmp_path):
         "class_number": "300", "kana": "あ", "number": "12-34", "plate_type": "private",
         "confidence": "0.910", "reads": "5", "x1": "10", "y1": "20", "x2": "110", "y2": "71",
         "crop_path": "", "seen_at_utc": "2025-05-01T12:00:00.000+00:00", "direction": "",
+        "watchlist": "",
     }]
     sink.close()
 
@@ -163,3 +164,20 @@ def test_labels_grow_with_the_frame_so_a_4k_window_shrunk_to_a_screen_still_read
     base = _label_height(720)
     assert _label_height(360) == base  # never smaller than font_size
     assert _label_height(2160) == pytest.approx(3 * base, rel=0.1)
+
+
+def test_watched_plates_are_drawn_in_red_with_their_note():
+    image = np.zeros((240, 400, 3), np.uint8)
+    quad = np.array([[40, 150], [140, 150], [140, 200], [40, 200]], np.float32)
+    plates = [(TrackedPlate(1, np.array([40, 150, 140, 200], np.float32), quad, 0.9, 0), verdict()),
+              (TrackedPlate(2, np.array([240, 150, 340, 200], np.float32), quad + [200, 0], 0.9, 1), verdict())]
+    overlay = Overlay(OverlayConfig(hud=False))
+    scene = overlay.draw(image, plates, watched={1: "stolen"})
+    assert scene[200, 90].tolist() == [0, 0, 255]  # watched: red on the quad's bottom edge
+    assert scene[200, 290].tolist() == [0, 255, 0]  # the other stable plate stays green
+    label = scene[100:148, 40:400]
+    assert ((label == (0, 0, 210)).all(axis=2)).sum() > 500  # the red label
+    plain = overlay.draw(image, plates)
+    # The note makes the label longer than the same plate's unwatched label.
+    assert (scene[100:148, 40:].any(axis=2).any(axis=0).sum()
+            > plain[100:148, 40:240].any(axis=2).any(axis=0).sum())

@@ -1,0 +1,158 @@
+"""Plates to watch for: a text file of plates, matched against each track's voted plate.
+
+One plate a line, its fields as the CSV's `plate` column writes them, with any of the first
+three left out or given as `*`, and an optional note after `#`:
+
+    品川 300 あ 12-34   # stolen, reported 2026-11-02
+    あ 12-34            # any region and class number
+    12-34               # the designation number alone
+    横浜 * れ 1234      # any class number; 1234 is 12-34, 123 is ・123
+
+A line names fields from the right (number, then kana, class number and region), because the
+number is the one field every entry needs: the part of a plate people remember and write down.
+Every field a line gives must equal the field the vote settled on; a field the reader could
+not settle matches nothing, so a watched plate is never reported from its number alone when
+its entry names more.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from stream_lpr import plate_format as pf
+from stream_lpr.errors import ConfigError
+from stream_lpr.records import Verdict
+
+_ANY = "*"
+_FIELDS = ("region", "class_number", "kana", "number")
+
+
+@dataclass(frozen=True)
+class WatchEntry:
+    """One line of a watchlist; None: any value of that field."""
+
+    region: str | None
+    class_number: str | None
+    kana: str | None
+    number: str  # display form: 12-34, ・123, ・・12, ・・・1
+    note: str  # the text after `#`, else the plate as the line gave it
+
+    def matches(self, verdict: Verdict) -> bool:
+        return all(want is None or getattr(verdict, name) == want
+                   for name, want in zip(_FIELDS, (self.region, self.class_number, self.kana, self.number)))
+
+
+class Watchlist:
+    def __init__(self, entries: list[WatchEntry]) -> None:
+        self.entries = entries
+        self._by_number: dict[str, list[WatchEntry]] = {}
+        for entry in entries:
+            self._by_number.setdefault(entry.number, []).append(entry)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def match(self, verdict: Verdict | None) -> WatchEntry | None:
+        """The first entry the verdict's plate matches; None for none, or no number read yet."""
+        if verdict is None or verdict.number is None:
+            return None
+        return next((e for e in self._by_number.get(verdict.number, ()) if e.matches(verdict)), None)
+
+
+def load_watchlist(path: str | Path) -> Watchlist:
+    """Reads a watchlist file; ConfigError naming the file and line for anything it cannot parse."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(f"watchlist file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read watchlist {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    entries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            entry = parse_entry(line)
+        except ValueError as exc:
+            raise ConfigError(f"watchlist {path} line {number}: {exc}") from None
+        if entry is not None:
+            entries.append(entry)
+    return Watchlist(entries)
+
+
+def parse_entry(line: str) -> WatchEntry | None:
+    """One watchlist line as an entry; None for a blank or comment line; ValueError if malformed."""
+    plate, _, note = line.partition("#")
+    tokens = pf.normalize_text(plate).split()
+    if not tokens:
+        return None
+    if len(tokens) > 4:
+        raise ValueError(f"{plate.strip()!r} has {len(tokens)} parts; a plate has at most 4 "
+                         "(region, class number, kana, number), separated by spaces")
+    *upper, number = tokens
+    if re.fullmatch(r"[1-9][0-9]{0,3}", number):
+        number = pf.number_display(int(number))
+    if not pf.NUMBER_PATTERN.match(number):
+        raise ValueError(f"{number!r} is not a designation number (12-34, 1234, ・123, 123, ・・12, ・・・1)")
+    # The tokens before the number, right to left: kana, class number, region.
+    fields: dict[str, str | None] = {"region": None, "class_number": None, "kana": None}
+    for name, token in zip(("kana", "class_number", "region"), reversed(upper)):
+        if token != _ANY:
+            _check(name, token)
+            fields[name] = token
+    return WatchEntry(**fields, number=number, note=note.strip() or " ".join(tokens))
+
+
+def _check(name: str, token: str) -> None:
+    # Fields count from the right, so a token in the wrong place is named by the place it took.
+    if name == "kana" and token not in pf.KANA:
+        raise ValueError(f"{token!r}, just before the number, is not a plate kana "
+                         f"(a hiragana or one of {pf.LATIN_KANA}) or * for any")
+    if name == "class_number" and not pf.CLASS_PATTERN.match(token):
+        raise ValueError(f"{token!r}, before the kana, is not a class number (3, 33, 300, 30A) or * for any")
+    if name == "region" and token not in pf.REGIONS:
+        raise ValueError(f"{token!r}, before the class number, is not a region name on Japanese plates or * for any")
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A watched plate seen: logged at once, counted on the HUD."""
+
+    entry: WatchEntry
+    plate: str  # the plate as voted, `品川 300 あ 12-34`
+    source: str
+    track_id: int
+    at_s: float  # seconds from the start of the source
+
+
+class WatchAlerts:
+    """When to report a watched plate: once per track, and not again for the same plate on the
+    same source until it has been out of sight (no frame matched it) for `quiet_s`. A plate the
+    tracker loses for a moment comes back as a new track; without the quiet time each return
+    would be a new alarm."""
+
+    def __init__(self, watchlist: Watchlist, quiet_s: float) -> None:
+        self.watchlist, self.quiet_s = watchlist, quiet_s
+        self._alerted: set[int] = set()  # open tracks already reported
+        self._last_seen: dict[tuple[str, str], float] = {}  # (source, plate) -> when a frame last matched it
+
+    def check(self, source: str, track_id: int, verdict: Verdict | None, at_s: float) -> Alert | None:
+        """An Alert when the track's plate is watched and due to be reported, else None."""
+        entry = self.watchlist.match(verdict)
+        if entry is None:
+            return None
+        plate = verdict.display("?")
+        key = (source, plate)
+        last = self._last_seen.get(key)
+        self._last_seen[key] = at_s
+        if track_id in self._alerted:
+            return None
+        self._alerted.add(track_id)
+        if last is not None and at_s - last <= self.quiet_s:
+            return None
+        return Alert(entry, plate, source, track_id, at_s)
+
+    def forget(self, track_id: int) -> None:
+        """The track has ended."""
+        self._alerted.discard(track_id)

@@ -1,0 +1,85 @@
+"""The watchlist: its file format, what matches, and when a watched plate is reported."""
+
+import pytest
+
+from stream_lpr.errors import ConfigError
+from stream_lpr.records import Verdict
+from stream_lpr.watchlist import WatchAlerts, Watchlist, load_watchlist, parse_entry
+
+
+def verdict(region="品川", class_number="300", kana="あ", number="12-34", stable=True):
+    return Verdict(None, region, class_number, kana, number, "private", 0.9, 5, stable)
+
+
+@pytest.mark.parametrize("line, fields, note", [
+    ("品川 300 あ 12-34  # stolen", ("品川", "300", "あ", "12-34"), "stolen"),
+    ("あ 12-34", (None, None, "あ", "12-34"), "あ 12-34"),
+    ("12-34", (None, None, None, "12-34"), "12-34"),
+    ("横浜 * れ 1234 # any class", ("横浜", None, "れ", "12-34"), "any class"),
+    ("* 330 る 987", (None, "330", "る", "・987"), "* 330 る 987"),
+    ("12", (None, None, None, "・・12"), "12"),
+    ("・・・1", (None, None, None, "・・・1"), "・・・1"),
+    ("品川　３００　あ　１２－３４", ("品川", "300", "あ", "12-34"), "品川 300 あ 12-34"),  # full-width, as typed in Japanese
+    ("袖ケ浦 5 A 56-78", ("袖ヶ浦", "5", "A", "56-78"), "袖ヶ浦 5 A 56-78"),
+])
+def test_entries_name_fields_from_the_right(line, fields, note):
+    entry = parse_entry(line)
+    assert (entry.region, entry.class_number, entry.kana, entry.number) == fields
+    assert entry.note == note
+
+
+@pytest.mark.parametrize("line", ["", "   ", "# a comment", "  # indented comment"])
+def test_blank_and_comment_lines_are_no_entry(line):
+    assert parse_entry(line) is None
+
+
+@pytest.mark.parametrize("line, fragment", [
+    ("300 12-34", "'300', just before the number, is not a plate kana"),
+    ("品川 あ あ 12-34", "'あ', before the kana, is not a class number"),
+    ("東京 300 あ 12-34", "'東京', before the class number, is not a region"),
+    ("品川 300 あ 01-23", "is not a designation number"),
+    ("12345", "is not a designation number"),
+    ("300 あ 12 34", "'12', just before the number"),
+    ("x 品川 300 あ 12-34", "has 5 parts"),
+])
+def test_malformed_entries_say_what_is_wrong(line, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        parse_entry(line)
+
+
+def test_a_file_error_names_the_file_and_line(tmp_path):
+    path = tmp_path / "watch.txt"
+    path.write_text("# plates\n品川 300 あ 12-34\n\nなにわ 580 さ 12-345\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"watch.txt line 4: '12-345' is not a designation number"):
+        load_watchlist(path)
+    with pytest.raises(ConfigError, match="watchlist file not found"):
+        load_watchlist(tmp_path / "absent.txt")
+
+
+def test_a_file_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "watch.txt"
+    path.write_bytes("品川 300 あ 12-34 # from Excel\r\n".encode("utf-8-sig"))
+    assert [e.note for e in load_watchlist(path).entries] == ["from Excel"]
+
+
+def test_every_field_an_entry_gives_must_be_the_voted_one():
+    watchlist = Watchlist([parse_entry(line) for line in ("品川 300 あ 12-34 # full", "さ ・・12 # kana and number")])
+    assert watchlist.match(verdict()).note == "full"
+    assert watchlist.match(verdict(region="横浜")) is None
+    # A field the vote could not settle matches nothing: no report from the number alone.
+    assert watchlist.match(verdict(region=None)) is None
+    assert watchlist.match(verdict(region=None, class_number=None, kana="さ", number="・・12")).note == "kana and number"
+    assert watchlist.match(verdict(number=None)) is None and watchlist.match(None) is None
+
+
+def test_a_watched_plate_is_reported_once_per_track_and_again_after_it_was_gone():
+    alerts = WatchAlerts(Watchlist([parse_entry("12-34 # stolen")]), quiet_s=60.0)
+    first = alerts.check("cam", 1, verdict(), 10.0)
+    assert first is not None and first.plate == "品川 300 あ 12-34" and first.entry.note == "stolen"
+    assert alerts.check("cam", 1, verdict(), 11.0) is None  # the same track
+    alerts.forget(1)
+    assert alerts.check("cam", 2, verdict(), 12.5) is None  # lost for a moment and found again
+    alerts.forget(2)
+    assert alerts.check("cam", 3, verdict(), 80.0) is not None  # out of sight for over a minute
+    assert alerts.check("other.mp4", 4, verdict(), 12.5) is not None  # another source
+    assert alerts.check("cam", 5, verdict(number="56-78"), 90.0) is None  # not on the list
