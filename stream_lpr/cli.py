@@ -26,7 +26,7 @@ import yaml  # noqa: E402
 
 from stream_lpr.config import Config, load_config  # noqa: E402
 from stream_lpr.errors import ConfigError, StreamLprError, WeightsError  # noqa: E402
-from stream_lpr.watchlist import load_watchlist  # noqa: E402
+from stream_lpr.watchlist import check_command, load_watchlist  # noqa: E402
 
 log = logging.getLogger("stream_lpr")
 DEFAULT_CONFIG = "config.yaml"
@@ -223,6 +223,11 @@ def run(args: argparse.Namespace) -> int:
     watchlist = load_watchlist(config.watchlist.file) if config.watchlist.file else None
     if watchlist is not None:
         log.info("watching for %d plate(s) from %s", len(watchlist), config.watchlist.file)
+    if config.watchlist.command:
+        if watchlist is None:
+            raise ConfigError("config key 'watchlist.command' is set but there is no watchlist "
+                              "(--watchlist or watchlist.file)")
+        check_command(config.watchlist.command)
     if config.output.show:
         check_display()
     source = open_source(args.source, config.capture, realtime=args.realtime)

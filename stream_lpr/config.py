@@ -114,6 +114,7 @@ class OutputConfig:
 class WatchlistConfig:
     file: str = ""
     quiet_s: float = _opt(60.0, 0.0, 1e7)
+    command: str = ""
 
 
 @dataclass(frozen=True)

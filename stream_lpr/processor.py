@@ -120,7 +120,8 @@ class FrameProcessor:
         self.tracker = PlateTracker(config.tracking)
         self.policy = ReadPolicy(config.read_policy)
         self.voter = PlateVoter(config.voting)
-        self.watch = WatchAlerts(watchlist, config.watchlist.quiet_s) if watchlist is not None else None
+        self.watch = (WatchAlerts(watchlist, config.watchlist.quiet_s, config.watchlist.command)
+                      if watchlist is not None else None)
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
         self._last_frame_at: float | None = None
@@ -180,6 +181,7 @@ class FrameProcessor:
         self.stats.alerts += 1
         log.warning("watchlist: %s (%s) - track %d, %.1f s into %s", alert.plate, alert.entry.note,
                     alert.track_id, alert.at_s, alert.source)
+        self.watch.notify(alert)
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
         found = np.asarray(detections.xyxy), np.asarray(detections.confidence), np.asarray(detections.corners)
@@ -260,6 +262,8 @@ class FrameProcessor:
         self.closing.update(self.tracker.end_all())
         self.closing.update(self.voter.open_ids)
         self.close_finished(force=True)
+        if self.watch is not None:
+            self.watch.close()
 
     def _write_sighting(self, track_id: int) -> None:
         sighting = self.voter.close(track_id)

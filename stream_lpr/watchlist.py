@@ -17,7 +17,13 @@ its entry names more.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import shlex
+import shutil
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +31,10 @@ from stream_lpr import plate_format as pf
 from stream_lpr.errors import ConfigError
 from stream_lpr.records import Verdict
 
+log = logging.getLogger(__name__)
+
 _ANY = "*"
+_COMMAND_WAIT_S = 10.0  # longest the end of a run waits for report commands still running
 _FIELDS = ("region", "class_number", "kana", "number")
 
 
@@ -126,14 +135,28 @@ class Alert:
     at_s: float  # seconds from the start of the source
 
 
+def check_command(command: str) -> list[str]:
+    """The report command split into its arguments; ConfigError if its program is not found."""
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise ConfigError(f"config key 'watchlist.command' cannot be split into arguments: {exc}") from None
+    if not argv or shutil.which(argv[0]) is None:
+        raise ConfigError(f"config key 'watchlist.command': program {argv[0] if argv else command!r} not found")
+    return argv
+
+
 class WatchAlerts:
     """When to report a watched plate: once per track, and not again for the same plate on the
     same source until it has been out of sight (no frame matched it) for `quiet_s`. A plate the
     tracker loses for a moment comes back as a new track; without the quiet time each return
-    would be a new alarm."""
+    would be a new alarm. With a `command`, each report also starts it (without a shell, not
+    waited for: a slow notifier never holds up the video), the plate in its environment."""
 
-    def __init__(self, watchlist: Watchlist, quiet_s: float) -> None:
+    def __init__(self, watchlist: Watchlist, quiet_s: float, command: str = "") -> None:
         self.watchlist, self.quiet_s = watchlist, quiet_s
+        self._argv = check_command(command) if command else None
+        self._running: list[subprocess.Popen] = []
         self._alerted: set[int] = set()  # open tracks already reported
         self._last_seen: dict[tuple[str, str], float] = {}  # (source, plate) -> when a frame last matched it
 
@@ -156,3 +179,26 @@ class WatchAlerts:
     def forget(self, track_id: int) -> None:
         """The track has ended."""
         self._alerted.discard(track_id)
+
+    def notify(self, alert: Alert) -> None:
+        """Starts the report command, if any, for `alert`."""
+        self._running = [p for p in self._running if p.poll() is None]  # reaps the finished
+        if self._argv is None:
+            return
+        env = {**os.environ, "STREAM_LPR_PLATE": alert.plate, "STREAM_LPR_NOTE": alert.entry.note,
+               "STREAM_LPR_SOURCE": alert.source, "STREAM_LPR_TRACK": str(alert.track_id),
+               "STREAM_LPR_SECONDS": f"{alert.at_s:.3f}"}
+        try:
+            self._running.append(subprocess.Popen(self._argv, env=env, stdin=subprocess.DEVNULL))
+        except OSError as exc:
+            log.error("watchlist.command could not start: %s", exc)
+
+    def close(self) -> None:
+        """The run ends: lets the report commands still running finish, for a while."""
+        deadline = time.monotonic() + _COMMAND_WAIT_S
+        for process in self._running:
+            try:
+                process.wait(max(deadline - time.monotonic(), 0.0))
+            except subprocess.TimeoutExpired:
+                log.warning("watchlist.command still running after the run ended: %s", shlex.join(self._argv))
+        self._running = []

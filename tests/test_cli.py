@@ -77,6 +77,9 @@ def test_source_is_required():
     (["--source", "{folder}", "--output", "out.mp4"], 2, "is a folder"),
     (["--source", "{video}", "--watchlist", "/nonexistent/watch.txt"], 2, "watchlist file not found"),
     (["--source", "{video}", "--watchlist", "{badlist}"], 2, "bad.txt line 2: '12-3' is not a designation number"),
+    (["--source", "{video}", "--set", "watchlist.command=notify-send"], 2, "there is no watchlist"),
+    (["--source", "{video}", "--watchlist", "{goodlist}", "--set", "watchlist.command=no-such-notifier --x"], 2,
+     "program 'no-such-notifier' not found"),
 ])
 def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
     folder = video.parent / "images"
@@ -84,8 +87,10 @@ def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
     cv2.imwrite(str(folder / "a.png"), render_scene(two_plates(1), 1, SMALL)[0])
     badlist = video.parent / "bad.txt"
     badlist.write_text("品川 300 あ 12-34\n品川 300 あ 12-3\n", encoding="utf-8")
+    goodlist = video.parent / "good.txt"
+    goodlist.write_text("品川 300 あ 12-34\n", encoding="utf-8")
     args = [a.replace("{video}", str(video)).replace("{folder}", str(folder)).replace("{badlist}", str(badlist))
-            for a in args]
+            .replace("{goodlist}", str(goodlist)) for a in args]
     result = run(CLI + args)
     line = one_line_error(result)
     assert result.returncode == code and fragment in line
@@ -124,13 +129,18 @@ def test_a_watched_plate_is_reported_marked_and_drawn_in_red(tmp_path, video):
     # A's number alone; B's plate but for its kana, which must not match.
     watch.write_text(f"# plates to watch\n{PLATE_A.number}  # stolen\n"
                      f"{PLATE_B.region} {PLATE_B.class_number} あ {PLATE_B.number}\n", encoding="utf-8")
+    notifier, notes = tmp_path / "notify.py", tmp_path / "notes.txt"  # what a webhook script would be given
+    notifier.write_text("import os, sys\nwith open(sys.argv[1], 'a', encoding='utf-8') as f:\n"
+                        "    f.write(os.environ['STREAM_LPR_PLATE'] + '|' + os.environ['STREAM_LPR_NOTE'] + '\\n')\n")
     result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--output", str(tmp_path / "o.mp4"),
-                        "--watchlist", str(watch), "--set", "tracking.lost_track_s=0.3"], timeout=180)
+                        "--watchlist", str(watch), "--set", "tracking.lost_track_s=0.3",
+                        "--set", f"watchlist.command={sys.executable} {notifier} {notes}"], timeout=180)
     assert result.returncode == 0, result.stderr
     assert {r["plate"]: r["watchlist"] for r in sightings(tmp_path / "s.csv")} == {str(PLATE_A): "stolen", str(PLATE_B): ""}
     alerts = [line for line in result.stderr.splitlines() if "watchlist:" in line]
     assert len(alerts) == 1 and f"{PLATE_A} (stolen)" in alerts[0], result.stderr
     assert "1 watchlist alert" in result.stderr
+    assert notes.read_text(encoding="utf-8") == f"{PLATE_A}|stolen\n"
     assert red_pixels(last_frame(tmp_path / "o.mp4")) > red_pixels(last_frame(video)) + 500  # A's quad and label
 
 
