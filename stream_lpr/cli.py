@@ -52,10 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="YAML settings file (default: config.yaml; built-in defaults if that is absent)")
     parser.add_argument("--output", help="annotated video file (.mp4); for image sources, a folder for annotated images")
-    parser.add_argument("--csv", help="sightings CSV, one row per vehicle, flushed per row")
+    parser.add_argument("--csv", help="sightings CSV, one row per vehicle, flushed per row (cameras and streams "
+                                      "append to it, files start it afresh: output.csv_mode)")
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                         help="show a live window with overlays (needs a display; q or Esc quits)")
-    parser.add_argument("--save-crops", metavar="DIR", help="save the best plate crop of each sighting in DIR")
+    parser.add_argument("--save-crops", metavar="DIR",
+                        help="save the best plate crop of each sighting, and the vehicle around it, in DIR")
     parser.add_argument("--watchlist", metavar="FILE",
                         help="plates to watch for, one a line (`品川 300 あ 12-34  # note`, or `12-34`): "
                              "logged, drawn in red and marked in the CSV when seen")
@@ -165,7 +167,8 @@ def build_outputs(config: Config, source):
     outputs = Outputs()
     try:
         outputs.window = Window(check=False) if out.show else None  # run() checked
-        outputs.csv = CsvSink(out.csv) if out.csv else None
+        append = out.csv_mode == "append" or (out.csv_mode == "auto" and source.info.live)
+        outputs.csv = CsvSink(out.csv, append) if out.csv else None
         if out.video and source.info.still:
             outputs.images_dir = out.video
         elif out.video:

@@ -103,6 +103,7 @@ class OverlayConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     csv: str = ""
+    csv_mode: str = _opt("auto", choices=("auto", "append", "overwrite"))
     video: str = ""
     video_codec: str = _opt("mp4v", choices=("mp4v", "avc1", "MJPG", "XVID"))
     show: bool = False

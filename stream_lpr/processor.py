@@ -21,7 +21,7 @@ from stream_lpr.config import Config
 from stream_lpr.overlay import HudStats, Overlay
 from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
 from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, TrackedPlate
-from stream_lpr.rectify import rectify
+from stream_lpr.rectify import rectify, vehicle_view
 from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
 from stream_lpr.tracking import PlateTracker
 from stream_lpr.voting import PlateVoter
@@ -218,7 +218,8 @@ class FrameProcessor:
             quality = CropQuality(width, 0.0, frontal, 0.1)
         # A still's corner sets already vary the crop (still_views); more shifts of each add nothing.
         views = 1 if frame.still else self.config.read_policy.views
-        job = ReadJob(plate.track_id, frame.index, frame.timestamp_s, crop, plate.xyxy, quality, views)
+        vehicle = vehicle_view(frame.image, plate.xyxy) if self.outputs.crops is not None else None
+        job = ReadJob(plate.track_id, frame.index, frame.timestamp_s, crop, plate.xyxy, quality, views, vehicle)
         if self.channel.submit(job):
             self.in_flight[job.track_id] += 1
             self.policy.mark_read(plate.track_id, frame.timestamp_s)
@@ -276,7 +277,8 @@ class FrameProcessor:
             sighting = replace(sighting, watchlist=entry.note)
             self._report(self.watch.check(sighting.source, track_id, sighting.verdict, sighting.last_seen_s))
         if self.outputs.crops is not None:
-            sighting = replace(sighting, crop_path=self.outputs.crops.save(sighting))
+            crop_path, vehicle_path = self.outputs.crops.save(sighting)
+            sighting = replace(sighting, crop_path=crop_path, vehicle_path=vehicle_path)
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
         self.stats.sightings += 1

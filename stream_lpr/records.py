@@ -66,6 +66,7 @@ class ReadJob:
     xyxy: np.ndarray
     quality: CropQuality
     views: int = 1  # shifted reads of the crop to average (recognition.VIEW_SHIFTS)
+    vehicle: np.ndarray | None = None  # the frame around the plate (rectify.vehicle_view), when crops are saved
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ class Sighting:
     best_crop: np.ndarray | None
     seen_at: datetime  # wall clock of the first sighting
     crop_path: str = ""
+    best_vehicle: np.ndarray | None = None  # the frame around the plate at its best read
+    vehicle_path: str = ""
     first_xyxy: np.ndarray | None = None  # the track's first and last boxes clear of the frame's edges
     last_xyxy: np.ndarray | None = None
     watchlist: str = ""  # the note of the watchlist entry the plate matched (watchlist.py)

@@ -42,3 +42,19 @@ def rectify_around(image: np.ndarray, corners: np.ndarray, plate_at: np.ndarray,
     frame = np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2)
     outer = cv2.perspectiveTransform(frame, np.linalg.inv(matrix)).reshape(4, 2)
     return rectify(image, outer, size), matrix
+
+
+# The part of a frame kept with a saved crop, in plate widths from the plate's centre: a car is
+# about 5 plate widths wide and stands mostly above its plate, so the picture shows which car it was.
+_VEHICLE_SIDE, _VEHICLE_ABOVE, _VEHICLE_BELOW = 3.0, 3.0, 1.0
+
+
+def vehicle_view(image: np.ndarray, xyxy: np.ndarray) -> np.ndarray:
+    """A copy of the frame around the plate box `xyxy`: 6 plate widths wide, from 3 above its
+    centre to 1 below, clipped to the frame."""
+    x0, y0, x1, y1 = (float(v) for v in xyxy)
+    w, cx, cy = max(x1 - x0, 1.0), (x0 + x1) / 2, (y0 + y1) / 2
+    h_img, w_img = image.shape[:2]
+    left, right = max(int(cx - _VEHICLE_SIDE * w), 0), min(int(cx + _VEHICLE_SIDE * w) + 1, w_img)
+    top, bottom = max(int(cy - _VEHICLE_ABOVE * w), 0), min(int(cy + _VEHICLE_BELOW * w) + 1, h_img)
+    return image[top:bottom, left:right].copy()

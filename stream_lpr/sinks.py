@@ -6,10 +6,12 @@ Each sink is a context manager so the pipeline's shutdown path closes them even 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import re
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -18,8 +20,10 @@ import numpy as np
 from stream_lpr.errors import DisplayError, StreamLprError
 from stream_lpr.records import Sighting
 
+log = logging.getLogger(__name__)
+
 CSV_HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,"
-              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist").split(",")
+              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path").split(",")
 
 
 def sighting_row(s: Sighting) -> list[str]:
@@ -32,24 +36,49 @@ def sighting_row(s: Sighting) -> list[str]:
         v.display("?") if v.reads and v.readable else "",
         v.region or "", v.class_number or "", v.kana or "", v.number or "",
         v.plate_type, f"{v.confidence:.3f}", str(v.reads), *box, s.crop_path,
-        s.seen_at.isoformat(timespec="milliseconds"), s.direction, s.watchlist,
+        s.seen_at.isoformat(timespec="milliseconds"), s.direction, s.watchlist, s.vehicle_path,
     ]
 
 
 class CsvSink:
-    """Sightings CSV, flushed after every row so a killed run loses nothing written."""
+    """Sightings CSV, flushed after every row so a killed run loses nothing written.
 
-    def __init__(self, path: str | Path) -> None:
+    `append`: rows go after those of an earlier run, so a camera's log restarted (a reboot, a
+    service restart) keeps its history. An earlier file with other columns (written by another
+    version) is moved aside to `<name>.<its time>.csv` first, never mixed or overwritten."""
+
+    def __init__(self, path: str | Path, append: bool = False) -> None:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w", newline="", encoding="utf-8")
+            resume = append and self._resumable()
+            self._file = open(self.path, "a" if resume else "w", newline="", encoding="utf-8")
         except OSError as exc:
             raise StreamLprError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
         self._writer = csv.writer(self._file)
-        self._writer.writerow(CSV_HEADER)
+        if not resume:
+            self._writer.writerow(CSV_HEADER)
         self._file.flush()
         self.rows = 0
+
+    def _resumable(self) -> bool:
+        """True when the file holds rows of these columns to append to (it is made to end with
+        a line break); an earlier file of other columns is moved aside."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return False
+        with open(self.path, encoding="utf-8", errors="replace", newline="") as f:
+            header = next(csv.reader(f), [])
+        if header != CSV_HEADER:
+            stamp = datetime.fromtimestamp(self.path.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+            aside = self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}")
+            self.path.rename(aside)
+            log.warning("%s has other columns than this version writes: moved to %s", self.path, aside)
+            return False
+        with open(self.path, "rb+") as f:  # a run killed mid-row: the next row starts on its own line
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+        return True
 
     def write(self, sighting: Sighting) -> None:
         self._writer.writerow(sighting_row(sighting))
@@ -159,7 +188,9 @@ class Window:
 
 
 class CropSaver:
-    """Saves each sighting's best crop as DIR/<source>_t<track>.jpg; returns the path."""
+    """Saves each sighting's best crop as DIR/<source>_<UTC time first seen>_t<track>.jpg and
+    the frame around it as ..._vehicle.jpg. The time keeps the names of a restarted run, whose
+    track ids start again at 1, from overwriting the last run's pictures."""
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
@@ -168,9 +199,13 @@ class CropSaver:
         except OSError as exc:
             raise StreamLprError(f"cannot create crops folder {self.folder}: {exc.strerror or exc}") from None
 
-    def save(self, sighting: Sighting) -> str:
-        if sighting.best_crop is None:
-            return ""
+    def save(self, sighting: Sighting) -> tuple[str, str]:
+        """(the crop's path, the vehicle picture's path); "" for one not saved."""
         stem = re.sub(r"[^\w.-]+", "_", Path(sighting.source).stem)[:60] or "source"
-        path = self.folder / f"{stem}_t{sighting.track_id}.jpg"
-        return str(path) if cv2.imwrite(str(path), sighting.best_crop) else ""
+        stem = f"{stem}_{sighting.seen_at:%Y%m%dT%H%M%S}_t{sighting.track_id}"
+        return (self._write(self.folder / f"{stem}.jpg", sighting.best_crop),
+                self._write(self.folder / f"{stem}_vehicle.jpg", sighting.best_vehicle))
+
+    @staticmethod
+    def _write(path: Path, image: np.ndarray | None) -> str:
+        return str(path) if image is not None and image.size and cv2.imwrite(str(path), image) else ""

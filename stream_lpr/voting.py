@@ -49,8 +49,7 @@ class _TrackVotes:
     weights: dict[str, float] = field(default_factory=dict)
     reads: int = 0
     best_score: float = -1.0
-    best_xyxy: np.ndarray | None = None
-    best_crop: np.ndarray | None = None
+    best: ReadJob | None = None  # the read of the highest quality times confidence: its crop and box are logged
     # The first and last boxes clear of the frame's edges, for the sighting's direction: a box
     # the edge cuts shrinks as its plate leaves, as if the plate were receding.
     first_whole: np.ndarray | None = None
@@ -108,7 +107,7 @@ class PlateVoter:
         votes.cached = None
         score = job.quality.score * reading.confidence
         if score > votes.best_score:
-            votes.best_score, votes.best_xyxy, votes.best_crop = score, job.xyxy, job.crop
+            votes.best_score, votes.best = score, job
 
     def dismissed(self, verdict: Verdict) -> bool:
         """Read `min_reads` times and still short of `min_known_fields` known fields: a badge,
@@ -142,8 +141,9 @@ class PlateVoter:
             first_seen_s=votes.first_seen_s, last_seen_s=votes.last_seen_s,
             first_frame=votes.first_frame, last_frame=votes.last_frame,
             verdict=verdict,
-            xyxy=votes.best_xyxy if votes.best_xyxy is not None else votes.last_xyxy,
-            best_crop=votes.best_crop, seen_at=votes.seen_at,
+            xyxy=votes.best.xyxy if votes.best is not None else votes.last_xyxy,
+            best_crop=votes.best.crop if votes.best is not None else None,
+            best_vehicle=votes.best.vehicle if votes.best is not None else None, seen_at=votes.seen_at,
             first_xyxy=votes.first_whole, last_xyxy=votes.last_whole,
         )
 
@@ -213,5 +213,5 @@ def _absorb(into: _TrackVotes, ended: _TrackVotes) -> None:
         into.first_whole = ended.first_whole
         into.last_whole = into.last_whole if into.last_whole is not None else ended.last_whole
     if ended.best_score > into.best_score:
-        into.best_score, into.best_xyxy, into.best_crop = ended.best_score, ended.best_xyxy, ended.best_crop
+        into.best_score, into.best = ended.best_score, ended.best
     into.cached = None

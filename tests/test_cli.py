@@ -207,4 +207,11 @@ def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
     assert "fps" in result.stderr and "dropped" in result.stderr and "latency p95" in result.stderr
     # Live mode drops frames by design: on a busy machine a track can break and a plate be
     # logged twice, so this checks which plates were read, not how many rows.
-    assert {r["plate"] for r in sightings(tmp_path / "s.csv")} == {str(PLATE_A), str(PLATE_B)}
+    first = sightings(tmp_path / "s.csv")
+    assert {r["plate"] for r in first} == {str(PLATE_A), str(PLATE_B)}
+    # A live logger restarted on the same CSV appends to it; a file source starts it afresh.
+    assert run(CLI + ["--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv")]).returncode == 0
+    both = sightings(tmp_path / "s.csv")
+    assert both[:len(first)] == first and {r["plate"] for r in both[len(first):]} == {str(PLATE_A), str(PLATE_B)}
+    assert run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv")]).returncode == 0
+    assert sorted(r["plate"] for r in sightings(tmp_path / "s.csv")) == sorted([str(PLATE_A), str(PLATE_B)])

@@ -73,6 +73,9 @@ def test_each_plate_logged_once_with_the_right_text(name, videos, tmp_path):
         assert int(row["last_frame"]) >= expected.start + 0.6 * on_screen
         assert row["direction"] == DIRECTIONS[name][appearances.index(expected)]
         assert Path(row["crop_path"]).is_file()
+        # The vehicle picture holds the plate's box, a few plate widths of the frame around it.
+        vehicle, box = cv2.imread(row["vehicle_path"]), [int(row[k]) for k in ("x1", "y1", "x2", "y2")]
+        assert vehicle.shape[1] >= 3 * (box[2] - box[0]) and vehicle.shape[0] > 2 * (box[3] - box[1])
     assert frame_count(out) == frames  # --output writes every frame
 
 

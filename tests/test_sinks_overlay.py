@@ -13,7 +13,7 @@ from stream_lpr.records import Sighting, TrackedPlate, Verdict
 from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_display
 
 HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,class_number,"
-          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist")
+          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path")
 
 
 def verdict(text=PLATE_A, stable=True):
@@ -22,9 +22,9 @@ def verdict(text=PLATE_A, stable=True):
                    5 if text else 0, stable)
 
 
-def sighting(v=None, crop=None):
+def sighting(v=None, crop=None, vehicle=None):
     return Sighting("drive.mp4", 3, 1.5, 4.25, 45, 127, v or verdict(), np.array([10.4, 20, 110, 70.6]),
-                    crop, datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc))
+                    crop, datetime(2025, 5, 1, 12, 0, tzinfo=timezone.utc), best_vehicle=vehicle)
 
 
 def test_csv_header_is_exact():
@@ -43,7 +43,7 @@ def test_csv_rows_are_flushed_one_by_one(tmp_path):
         "class_number": "300", "kana": "あ", "number": "12-34", "plate_type": "private",
         "confidence": "0.910", "reads": "5", "x1": "10", "y1": "20", "x2": "110", "y2": "71",
         "crop_path": "", "seen_at_utc": "2025-05-01T12:00:00.000+00:00", "direction": "",
-        "watchlist": "",
+        "watchlist": "", "vehicle_path": "",
     }]
     sink.close()
 
@@ -70,9 +70,37 @@ def test_video_sink_writes_a_playable_file(tmp_path):
 
 def test_crop_saver(tmp_path):
     saver = CropSaver(tmp_path / "crops")
-    path = saver.save(sighting(crop=np.zeros((64, 128, 3), np.uint8)))
-    assert path.endswith("drive_t3.jpg") and cv2.imread(path).shape == (64, 128, 3)
-    assert saver.save(sighting()) == ""
+    crop, vehicle = saver.save(sighting(crop=np.zeros((64, 128, 3), np.uint8), vehicle=np.zeros((400, 600, 3), np.uint8)))
+    # The time first seen in the name: a restarted run's track 3 is another file.
+    assert crop.endswith("drive_20250501T120000_t3.jpg") and cv2.imread(crop).shape == (64, 128, 3)
+    assert vehicle.endswith("drive_20250501T120000_t3_vehicle.jpg") and cv2.imread(vehicle).shape == (400, 600, 3)
+    assert saver.save(sighting()) == ("", "")
+
+
+def test_a_resumed_csv_keeps_the_last_runs_rows(tmp_path):
+    path = tmp_path / "s.csv"
+    with CsvSink(path) as sink:
+        sink.write(sighting())
+    with open(path, "a", encoding="utf-8") as f:
+        f.write("cam,4,9.0")  # a run killed in the middle of a row
+    with CsvSink(path, append=True) as sink:
+        sink.write(sighting())
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert rows[0] == CSV_HEADER and len(rows) == 4 and rows[1] == rows[3] and rows[2] == ["cam", "4", "9.0"]
+    with CsvSink(path) as sink:  # not appending: a fresh file
+        pass
+    assert list(csv.reader(path.open(encoding="utf-8"))) == [CSV_HEADER]
+
+
+def test_a_csv_of_other_columns_is_moved_aside_not_appended_to(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("source,track_id,plate\ncam,1,品川 300 あ 12-34\n", encoding="utf-8")
+    with CsvSink(path, append=True) as sink:
+        sink.write(sighting())
+    assert list(csv.reader(path.open(encoding="utf-8")))[0] == CSV_HEADER
+    (aside,) = [p for p in tmp_path.iterdir() if p != path]
+    assert aside.name.startswith("s.") and aside.suffix == ".csv"
+    assert "品川 300 あ 12-34" in aside.read_text(encoding="utf-8")
 
 
 def test_no_display_is_a_clear_error(monkeypatch):
