@@ -172,7 +172,7 @@ def build_outputs(config: Config, source):
         if out.video and source.info.still:
             outputs.images_dir = out.video
         elif out.video:
-            outputs.video = VideoSink(out.video, source.info.fps, out.video_codec)
+            outputs.video = VideoSink(out.video, source.info.fps, out.video_codec, keep_earlier=source.info.live)
         outputs.crops = CropSaver(out.save_crops) if out.save_crops else None
     except Exception:
         outputs.close()

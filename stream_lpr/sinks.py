@@ -69,10 +69,7 @@ class CsvSink:
         with open(self.path, encoding="utf-8", errors="replace", newline="") as f:
             header = next(csv.reader(f), [])
         if header != CSV_HEADER:
-            stamp = datetime.fromtimestamp(self.path.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
-            aside = self.path.with_name(f"{self.path.stem}.{stamp}{self.path.suffix}")
-            self.path.rename(aside)
-            log.warning("%s has other columns than this version writes: moved to %s", self.path, aside)
+            move_aside(self.path, "it has other columns than this version writes")
             return False
         with open(self.path, "rb+") as f:  # a run killed mid-row: the next row starts on its own line
             f.seek(-1, os.SEEK_END)
@@ -96,10 +93,24 @@ class CsvSink:
         self.close()
 
 
-class VideoSink:
-    """Annotated video; opened at the first frame (its size), released playable on close."""
+def move_aside(path: Path, why: str) -> Path:
+    """Renames `path` to `<stem>.<its modification time><suffix>` beside it, so that nothing
+    written by an earlier run is overwritten; returns the new path."""
+    stamp = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
+    aside, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 1
+    while aside.exists():  # restarted twice within a second
+        aside, n = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}"), n + 1
+    path.rename(aside)
+    log.warning("%s: %s, so it was moved to %s", path, why, aside)
+    return aside
 
-    def __init__(self, path: str | Path, fps: float, codec: str = "mp4v") -> None:
+
+class VideoSink:
+    """Annotated video; opened at the first frame (its size), released playable on close.
+    `keep_earlier`: an existing file at `path` (a camera's recording before a restart) is moved
+    aside (move_aside) instead of overwritten."""
+
+    def __init__(self, path: str | Path, fps: float, codec: str = "mp4v", keep_earlier: bool = False) -> None:
         self.path = Path(path)
         self.fps = fps if fps and fps > 0 else 30.0
         self.codec = codec
@@ -107,6 +118,8 @@ class VideoSink:
         self.frames = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if keep_earlier and self.path.is_file():
+                move_aside(self.path, "a live source's recording is never overwritten")
         except OSError as exc:
             raise StreamLprError(f"cannot write video {self.path}: {exc.strerror or exc}") from None
 

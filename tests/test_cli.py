@@ -209,8 +209,13 @@ def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
     # logged twice, so this checks which plates were read, not how many rows.
     first = sightings(tmp_path / "s.csv")
     assert {r["plate"] for r in first} == {str(PLATE_A), str(PLATE_B)}
-    # A live logger restarted on the same CSV appends to it; a file source starts it afresh.
-    assert run(CLI + ["--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv")]).returncode == 0
+    # A live logger restarted on the same CSV appends to it, and keeps its earlier recording;
+    # a file source starts the CSV afresh.
+    (tmp_path / "o.mp4").write_bytes(b"the recording before the restart")
+    assert run(CLI + ["--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv"),
+                      "--output", str(tmp_path / "o.mp4")]).returncode == 0
+    assert playable_frames(tmp_path / "o.mp4") > 0
+    assert [p.read_bytes() for p in tmp_path.glob("o.*.mp4")] == [b"the recording before the restart"]
     both = sightings(tmp_path / "s.csv")
     assert both[:len(first)] == first and {r["plate"] for r in both[len(first):]} == {str(PLATE_A), str(PLATE_B)}
     assert run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv")]).returncode == 0

@@ -209,3 +209,14 @@ def test_watched_plates_are_drawn_in_red_with_their_note():
     # The note makes the label longer than the same plate's unwatched label.
     assert (scene[100:148, 40:].any(axis=2).any(axis=0).sum()
             > plain[100:148, 40:240].any(axis=2).any(axis=0).sum())
+
+
+def test_a_live_recording_moves_the_earlier_one_aside(tmp_path):
+    path = tmp_path / "cam.mp4"
+    for run in range(3):  # three restarts within a second: three files kept
+        with VideoSink(path, fps=10, keep_earlier=True) as sink:
+            sink.write(np.full((48, 64, 3), run * 50, np.uint8))
+    assert len(list(tmp_path.glob("cam.*.mp4"))) == 2 and path.is_file()
+    with VideoSink(path, fps=10) as sink:  # a file source's re-run replaces its result
+        sink.write(np.zeros((48, 64, 3), np.uint8))
+    assert len(list(tmp_path.glob("cam*.mp4"))) == 3
