@@ -7,6 +7,7 @@ three left out or given as `*`, and an optional note after `#`:
     あ 12-34            # any region and class number
     12-34               # the designation number alone
     横浜 * れ 1234      # any class number; 1234 is 12-34, 123 is ・123
+    品川300あ1234       # without spaces, as plates are often written down
 
 A line names fields from the right (number, then kana, class number and region), because the
 number is the one field every entry needs: the part of a plate people remember and write down.
@@ -34,6 +35,11 @@ from stream_lpr.records import Verdict
 log = logging.getLogger(__name__)
 
 _ANY = "*"
+_DIGITS = re.compile(r"[1-9][0-9]{0,3}")  # a designation number without its dots or hyphen
+_NUMBER = re.compile(f"{_DIGITS.pattern}|{pf.NUMBER_PATTERN.pattern.strip('^$')}")
+# A plate written without spaces: the number at the end, the kana (one character) before it,
+# the class number before that, the region first.
+_TOGETHER = re.compile(r"(.*?)(\*|[0-9][0-9ACFHKLMPXY]{0,2})?(\*|[^0-9・-])([0-9・-]+)")
 _COMMAND_WAIT_S = 10.0  # longest the end of a run waits for report commands still running
 _FIELDS = ("region", "class_number", "kana", "number")
 
@@ -96,11 +102,13 @@ def parse_entry(line: str) -> WatchEntry | None:
     tokens = pf.normalize_text(plate).split()
     if not tokens:
         return None
+    if len(tokens) == 1 and not _NUMBER.fullmatch(tokens[0]):
+        tokens = _split_written_together(tokens[0])
     if len(tokens) > 4:
         raise ValueError(f"{plate.strip()!r} has {len(tokens)} parts; a plate has at most 4 "
                          "(region, class number, kana, number), separated by spaces")
     *upper, number = tokens
-    if re.fullmatch(r"[1-9][0-9]{0,3}", number):
+    if _DIGITS.fullmatch(number):
         number = pf.number_display(int(number))
     if not pf.NUMBER_PATTERN.match(number):
         raise ValueError(f"{number!r} is not a designation number (12-34, 1234, ・123, 123, ・・12, ・・・1)")
@@ -111,6 +119,12 @@ def parse_entry(line: str) -> WatchEntry | None:
             _check(name, token)
             fields[name] = token
     return WatchEntry(**fields, number=number, note=note.strip() or " ".join(tokens))
+
+
+def _split_written_together(text: str) -> list[str]:
+    """`品川300あ1234` -> [品川, 300, あ, 1234]; the text as it is if it is not so written."""
+    match = _TOGETHER.fullmatch(text)
+    return [part for part in match.groups() if part] if match else [text]
 
 
 def _check(name: str, token: str) -> None:

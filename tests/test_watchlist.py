@@ -21,6 +21,11 @@ def verdict(region="品川", class_number="300", kana="あ", number="12-34", sta
     ("・・・1", (None, None, None, "・・・1"), "・・・1"),
     ("品川　３００　あ　１２－３４", ("品川", "300", "あ", "12-34"), "品川 300 あ 12-34"),  # full-width, as typed in Japanese
     ("袖ケ浦 5 A 56-78", ("袖ヶ浦", "5", "A", "56-78"), "袖ヶ浦 5 A 56-78"),
+    # Written without spaces, as plates often are:
+    ("品川300あ1234 # as noted", ("品川", "300", "あ", "12-34"), "as noted"),
+    ("とちぎ30AA・123", ("とちぎ", "30A", "A", "・123"), "とちぎ 30A A ・123"),
+    ("横浜*れ5678", ("横浜", None, "れ", "56-78"), "横浜 * れ 5678"),
+    ("あ1234", (None, None, "あ", "12-34"), "あ 1234"),
 ])
 def test_entries_name_fields_from_the_right(line, fields, note):
     entry = parse_entry(line)
@@ -41,6 +46,7 @@ def test_blank_and_comment_lines_are_no_entry(line):
     ("12345", "is not a designation number"),
     ("300 あ 12 34", "'12', just before the number"),
     ("x 品川 300 あ 12-34", "has 5 parts"),
+    ("品川300あ12345", "'12345' is not a designation number"),
 ])
 def test_malformed_entries_say_what_is_wrong(line, fragment):
     with pytest.raises(ValueError, match=fragment):
