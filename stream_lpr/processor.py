@@ -165,6 +165,7 @@ class FrameProcessor:
         note), reporting those due (WatchAlerts.check)."""
         if self.watch is None:
             return {}
+        self.watch.reload_if_edited()
         watched = {}
         for plate in tracked:
             verdict = self.voter.verdict(plate.track_id)

@@ -41,6 +41,7 @@ _NUMBER = re.compile(f"{_DIGITS.pattern}|{pf.NUMBER_PATTERN.pattern.strip('^$')}
 # the class number before that, the region first.
 _TOGETHER = re.compile(r"(.*?)(\*|[0-9][0-9ACFHKLMPXY]{0,2})?(\*|[^0-9・-])([0-9・-]+)")
 _COMMAND_WAIT_S = 10.0  # longest the end of a run waits for report commands still running
+_RELOAD_CHECK_S = 2.0  # how often a running camera looks whether its watchlist file was edited
 _FIELDS = ("region", "class_number", "kana", "number")
 
 
@@ -60,8 +61,9 @@ class WatchEntry:
 
 
 class Watchlist:
-    def __init__(self, entries: list[WatchEntry]) -> None:
+    def __init__(self, entries: list[WatchEntry], path: Path | None = None, mtime: float = 0.0) -> None:
         self.entries = entries
+        self.path, self.mtime = path, mtime  # the file it was read from (None: made in code), its time then
         self._by_number: dict[str, list[WatchEntry]] = {}
         for entry in entries:
             self._by_number.setdefault(entry.number, []).append(entry)
@@ -80,6 +82,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
     """Reads a watchlist file; ConfigError naming the file and line for anything it cannot parse."""
     path = Path(path)
     try:
+        mtime = path.stat().st_mtime  # before reading: an edit made while it is read is read again later
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise ConfigError(f"watchlist file not found: {path}") from None
@@ -93,7 +96,7 @@ def load_watchlist(path: str | Path) -> Watchlist:
             raise ConfigError(f"watchlist {path} line {number}: {exc}") from None
         if entry is not None:
             entries.append(entry)
-    return Watchlist(entries)
+    return Watchlist(entries, path, mtime)
 
 
 def parse_entry(line: str) -> WatchEntry | None:
@@ -171,6 +174,8 @@ class WatchAlerts:
         self.watchlist, self.quiet_s = watchlist, quiet_s
         self._argv = check_command(command) if command else None
         self._running: list[subprocess.Popen] = []
+        self._checked_at = time.monotonic()
+        self._file_time: float | None = watchlist.mtime  # of the file as last read or tried
         self._alerted: set[int] = set()  # open tracks already reported
         self._last_seen: dict[tuple[str, str], float] = {}  # (source, plate) -> when a frame last matched it
 
@@ -189,6 +194,30 @@ class WatchAlerts:
         if last is not None and at_s - last <= self.quiet_s:
             return None
         return Alert(entry, plate, source, track_id, at_s)
+
+    def reload_if_edited(self) -> None:
+        """Reads the watchlist file again if it was changed since it was read (a camera runs for
+        days; its list is edited meanwhile). A file that no longer parses keeps the old list."""
+        path = self.watchlist.path
+        if path is None or time.monotonic() - self._checked_at < _RELOAD_CHECK_S:
+            return
+        self._checked_at = time.monotonic()
+        try:
+            file_time = path.stat().st_mtime
+        except OSError:
+            file_time = None
+        if file_time == self._file_time:
+            return
+        self._file_time = file_time  # each edit is tried, and a failure reported, once
+        try:
+            if file_time is None:
+                raise ConfigError(f"watchlist file not found: {path}")
+            watchlist = load_watchlist(path)
+        except ConfigError as exc:
+            log.error("%s; the watchlist read before is kept", exc)
+            return
+        self.watchlist = watchlist
+        log.info("watchlist reloaded: %d plate(s) from %s", len(watchlist), path)
 
     def forget(self, track_id: int) -> None:
         """The track has ended."""

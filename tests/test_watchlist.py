@@ -1,5 +1,7 @@
 """The watchlist: its file format, what matches, and when a watched plate is reported."""
 
+import os
+
 import pytest
 
 from stream_lpr.errors import ConfigError
@@ -89,3 +91,26 @@ def test_a_watched_plate_is_reported_once_per_track_and_again_after_it_was_gone(
     assert alerts.check("cam", 3, verdict(), 80.0) is not None  # out of sight for over a minute
     assert alerts.check("other.mp4", 4, verdict(), 12.5) is not None  # another source
     assert alerts.check("cam", 5, verdict(number="56-78"), 90.0) is None  # not on the list
+
+
+def test_an_edited_watchlist_is_read_again_and_a_broken_edit_keeps_the_last(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr("stream_lpr.watchlist._RELOAD_CHECK_S", 0.0)
+    path = tmp_path / "watch.txt"
+    path.write_text("56-78 # old\n", encoding="utf-8")
+    alerts = WatchAlerts(load_watchlist(path), quiet_s=60.0)
+
+    def edit(text, at):
+        path.write_text(text, encoding="utf-8")
+        os.utime(path, (at, at))  # file times can be coarse: make each edit's time differ
+        alerts.reload_if_edited()
+
+    assert alerts.check("cam", 1, verdict(), 1.0) is None
+    edit("12-34 # added\n", 1_000_000)
+    assert alerts.check("cam", 1, verdict(), 2.0).entry.note == "added"
+    edit("12-345\n", 1_000_100)
+    edit("12-345\n", 1_000_100)  # no new edit: not tried or reported again
+    path.unlink()
+    alerts.reload_if_edited()
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert len(errors) == 2 and "line 1" in errors[0] and "not found" in errors[1]
+    assert [e.note for e in alerts.watchlist.entries] == ["added"]
