@@ -203,13 +203,19 @@ class FrameProcessor:
         if frame.still:
             if not self.policy.in_view(plate.corners, frame.image.shape):
                 return
+            vehicle = self._vehicle(frame, plate)  # one picture for all the still's corner sets
             for corners in still_views(plate.corners, self.config.read_policy.still_views):
-                self._submit(plate, frame, corners)
+                self._submit(plate, frame, corners, vehicle)
         elif (self.policy.due(plate.track_id, frame.timestamp_s)
               and self.policy.geometry_ok(plate.corners, frame.image.shape)):
-            self._submit(plate, frame, plate.corners)
+            self._submit(plate, frame, plate.corners, self._vehicle(frame, plate))
 
-    def _submit(self, plate: TrackedPlate, frame: Frame, corners: np.ndarray) -> None:
+    def _vehicle(self, frame: Frame, plate: TrackedPlate) -> np.ndarray | None:
+        """The frame around the plate, sent with its reads only when crops are saved (the best
+        read's is saved with its crop)."""
+        return vehicle_view(frame.image, plate.xyxy) if self.outputs.crops is not None else None
+
+    def _submit(self, plate: TrackedPlate, frame: Frame, corners: np.ndarray, vehicle: np.ndarray | None) -> None:
         crop = rectify(frame.image, corners)
         quality = self.policy.judge(corners, crop)
         if quality is None:
@@ -219,7 +225,6 @@ class FrameProcessor:
             quality = CropQuality(width, 0.0, frontal, 0.1)
         # A still's corner sets already vary the crop (still_views); more shifts of each add nothing.
         views = 1 if frame.still else self.config.read_policy.views
-        vehicle = vehicle_view(frame.image, plate.xyxy) if self.outputs.crops is not None else None
         job = ReadJob(plate.track_id, frame.index, frame.timestamp_s, crop, plate.xyxy, quality, views, vehicle)
         if self.channel.submit(job):
             self.in_flight[job.track_id] += 1
