@@ -16,6 +16,7 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -209,6 +210,15 @@ class Progress:
             end = "\r" if sys.stderr.isatty() else "\n"
             print(line, end=end, file=sys.stderr, flush=True)
 
+    def logging(self):
+        """A context in which log lines (a watchlist report mid-video) print above the bar
+        instead of into it."""
+        if self._bar is None:
+            return contextlib.nullcontext()
+        from tqdm.contrib.logging import logging_redirect_tqdm
+
+        return logging_redirect_tqdm()
+
     def close(self) -> None:
         if self._bar is not None:
             self._bar.close()
@@ -248,8 +258,9 @@ def run(args: argparse.Namespace) -> int:
         overlay = Overlay(config.overlay)
     progress = Progress(source, enabled=not args.no_progress)
     try:
-        stats = run_pipeline(config, source, detector, readers, outputs, overlay, on_frame=progress.update,
-                             watchlist=watchlist)
+        with progress.logging():
+            stats = run_pipeline(config, source, detector, readers, outputs, overlay, on_frame=progress.update,
+                                 watchlist=watchlist)
     finally:
         progress.close()
     _summary(stats, config)
