@@ -51,14 +51,15 @@ class CsvSink:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            resume = append and self._resumable()
-            self._file = open(self.path, "a" if resume else "w", newline="", encoding="utf-8")
+            if not (append and self._resumable()):
+                with open(self.path, "w", newline="", encoding="utf-8") as fresh:
+                    csv.writer(fresh).writerow(CSV_HEADER)
+            # Rows are appended even to a fresh file: each lands at the file's end, so a log
+            # rotator that copies and truncates the file (logrotate's copytruncate) leaves no gap.
+            self._file = open(self.path, "a", newline="", encoding="utf-8")
         except OSError as exc:
             raise StreamLprError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
         self._writer = csv.writer(self._file)
-        if not resume:
-            self._writer.writerow(CSV_HEADER)
-        self._file.flush()
         self.rows = 0
 
     def _resumable(self) -> bool:

@@ -1,4 +1,5 @@
 import csv
+import os
 from datetime import datetime, timezone
 
 import cv2
@@ -220,3 +221,14 @@ def test_a_live_recording_moves_the_earlier_one_aside(tmp_path):
     with VideoSink(path, fps=10) as sink:  # a file source's re-run replaces its result
         sink.write(np.zeros((48, 64, 3), np.uint8))
     assert len(list(tmp_path.glob("cam*.mp4"))) == 3
+
+
+def test_rows_after_a_copy_and_truncate_start_at_the_files_start(tmp_path):
+    # What logrotate's copytruncate does to a camera's CSV while the logger runs.
+    path = tmp_path / "s.csv"
+    with CsvSink(path) as sink:
+        sink.write(sighting())
+        os.truncate(path, 0)
+        sink.write(sighting())
+    rows = list(csv.reader(path.open(encoding="utf-8")))
+    assert len(rows) == 1 and rows[0][0] == "drive.mp4"  # no run of NUL bytes before it
