@@ -3,6 +3,7 @@
 import dataclasses
 from datetime import datetime, timezone
 
+import cv2
 import numpy as np
 import pytest
 
@@ -11,6 +12,8 @@ from stream_lpr import plate_format as pf
 from stream_lpr.config import VotingConfig
 from stream_lpr.recognition import PlateRead
 from stream_lpr.records import CropQuality, Frame, ReadJob, TrackedPlate
+from stream_lpr.rectify import rectify
+from stream_lpr.synth.compose import DEFAULT_SCENES
 from stream_lpr.voting import PlateVoter
 
 QUALITY = CropQuality(100.0, 100.0, 1.0, 1.0)
@@ -252,3 +255,27 @@ def test_a_track_is_merged_only_into_one_that_carries_it_on(case):
     seen(voter, 2, later, peaked_scores(PLATE_B if case == "other number" else PLATE_A), box=box, still=still)
     first = voter.close(1)
     assert first is not None and first.verdict.reads == 2 and voter.verdict(2).reads == len(later)
+
+
+PALE_CROP = np.full((64, 128, 3), (200, 205, 200), np.uint8)  # a white ground in shade
+PALE_CROP[20:44, 30:100] = (157, 165, 157)  # and its green characters, as pale
+
+
+def real_white_plate_in_shade():
+    """The real 世田谷 plate (reference_jp/lipla_00.jpg), cut along its labelled box."""
+    x0, y0, x1, y1 = 603, 581, 697, 637
+    image = cv2.imread(str(DEFAULT_SCENES.parent / "reference_jp" / "lipla_00.jpg"))
+    return rectify(image, np.float32([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]))
+
+
+@pytest.mark.parametrize("crop, plate_type", [
+    (COLOUR_CROP, "kei"),
+    (PALE_CROP, "private"),  # no yellow ground varies its colours this little
+    (real_white_plate_in_shade(), "private"),
+])
+def test_a_pale_crop_is_never_typed_kei(crop, plate_type):
+    # The reader's distribution as a fine-tuned reader gave it for the real 世田谷 plate: kei first.
+    scores = dataclasses.replace(peaked_scores(PLATE_A), plate_type=np.array([0.3, 0.6, 0.04, 0.03, 0.03]))
+    read = PlateRead.of(scores, crop)
+    assert read.reading.text.plate_type == plate_type
+    assert read.scores.plate_type.sum() == pytest.approx(1.0)  # what the voter adds up
