@@ -120,7 +120,9 @@ def test_reader_views_average_the_reads_of_shifted_crops():
     reader = PlateReader(WEIGHTS / "reader.int8.onnx")
     each_view = [reader.read(list(shifted(np.stack(crops), dx, dy))) for dx, dy in VIEW_SHIFTS[:3]]
     for i, read in enumerate(reader.read(crops, views=3)):
-        for field in ("region", "class_number", "kana", "number", "plate_type"):
+        # Not the plate type: PlateRead.of then adjusts it by the colours of the crop read
+        # (grey or pale), and a shifted copy's edge pixels can move that measure a little.
+        for field in ("region", "class_number", "kana", "number"):
             mean = np.mean([getattr(view[i].scores, field) for view in each_view], axis=0)
             np.testing.assert_allclose(getattr(read.scores, field), mean, atol=1e-5)
 
