@@ -167,9 +167,9 @@ def _load_torch(path: Path) -> ReaderNet:
 COLOURLESS_RATIO = 0.05
 # Below this a crop in colour has a white or green ground, never a yellow or black one: a yellow
 # ground against black characters (kei, kei commercial) moves blue far from green. Of 1024
-# synthetic test crops in colour no kei plate fell below 0.15 (their 5th percentile 0.3), and
-# private plates had a median of 0.22; the real white 世田谷 plate in shade is 0.08, and
-# fine-tuned readers have typed it kei (sessions 34, 42).
+# synthetic test crops in colour no kei plate fell below 0.15 (median 1.08; kei commercial's 5th
+# percentile 0.30), and private plates had a median of 0.22; the real white 世田谷 plate in
+# shade is 0.06-0.08, and fine-tuned readers have typed it kei (sessions 34, 42).
 PALE_RATIO = 0.15
 _YELLOW_OR_BLACK = [pf.PLATE_TYPES.index(t) for t in ("kei", "kei_commercial")]
 
