@@ -163,7 +163,9 @@ def _load_torch(path: Path) -> ReaderNet:
 # How much a crop's colour may vary, against how much its brightness does, for it to count as
 # grey. Grey pictures (an infrared camera at night, a black-and-white one) come to 0-0.02, the
 # renderer's infrared plates with the camera's colour noise to 0.06; real colour plates 0.08
-# (a white plate in shade) to 1.0 (yellow), also dark, small, blurred or as a poor JPEG.
+# (a white plate in shade) to 1.0 (yellow), also dark, small, blurred or as a poor JPEG. A ratio,
+# not the channels' spread: a grey picture decoded from a video can keep a constant tint (MPEG-4
+# gives blue 3 levels above green), so its channels need not be equal; they only move together.
 COLOURLESS_RATIO = 0.05
 # Below this a crop in colour has a white or green ground, never a yellow or black one: a yellow
 # ground against black characters (kei, kei commercial) moves blue far from green. Of 1024
@@ -181,13 +183,6 @@ def colour_ratio(crop: np.ndarray) -> float:
     green = c[..., 1]
     chroma = max(float((c[..., 0] - green).std()), float((c[..., 2] - green).std()))
     return chroma / max(float(green.std()), 1.0)
-
-
-def colourless(crop: np.ndarray) -> bool:
-    """Blue and red against green vary too little to tell a plate's colours. A grey picture
-    decoded from a video can keep a constant tint (MPEG-4 gives blue 3 levels above green),
-    so the channels need not be equal; they only move together."""
-    return colour_ratio(crop) < COLOURLESS_RATIO
 
 
 @dataclass(frozen=True)
