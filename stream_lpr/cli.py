@@ -27,7 +27,7 @@ import yaml  # noqa: E402
 
 from stream_lpr.config import Config, load_config  # noqa: E402
 from stream_lpr.errors import ConfigError, StreamLprError, WeightsError  # noqa: E402
-from stream_lpr.watchlist import check_command, load_watchlist  # noqa: E402
+from stream_lpr.watchlist import WatchAlerts, load_watchlist  # noqa: E402
 
 log = logging.getLogger("stream_lpr")
 DEFAULT_CONFIG = "config.yaml"
@@ -152,6 +152,19 @@ def load_models(config: Config, config_path: Path | None):
     return detector, readers
 
 
+def build_watch(config: Config) -> WatchAlerts | None:
+    """The watchlist and its reports, read and checked before the (slow) model loading."""
+    w = config.watchlist
+    if not w.file:
+        if w.command:
+            raise ConfigError("config key 'watchlist.command' is set but there is no watchlist "
+                              "(--watchlist or watchlist.file)")
+        return None
+    watchlist = load_watchlist(w.file)
+    log.info("watching for %d plate(s) from %s", len(watchlist), w.file)
+    return WatchAlerts(watchlist, w.quiet_s, w.command)
+
+
 def check_outputs(config: Config, source) -> None:
     """Argument mistakes that can be caught before the (slow) model loading."""
     video = config.output.video
@@ -233,14 +246,7 @@ def run(args: argparse.Namespace) -> int:
 
     config_path = resolve_config_path(args.config)
     config = load_config(config_path, overrides_from_args(args))
-    watchlist = load_watchlist(config.watchlist.file) if config.watchlist.file else None
-    if watchlist is not None:
-        log.info("watching for %d plate(s) from %s", len(watchlist), config.watchlist.file)
-    if config.watchlist.command:
-        if watchlist is None:
-            raise ConfigError("config key 'watchlist.command' is set but there is no watchlist "
-                              "(--watchlist or watchlist.file)")
-        check_command(config.watchlist.command)
+    watch = build_watch(config)
     if config.output.show:
         check_display()
     source = open_source(args.source, config.capture, realtime=args.realtime)
@@ -260,7 +266,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         with progress.logging():
             stats = run_pipeline(config, source, detector, readers, outputs, overlay, on_frame=progress.update,
-                                 watchlist=watchlist)
+                                 watch=watch)
     finally:
         progress.close()
     _summary(stats, config)

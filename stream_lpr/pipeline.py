@@ -27,7 +27,7 @@ from stream_lpr.overlay import Overlay
 from stream_lpr.processor import FrameProcessor, Outputs, Stats
 from stream_lpr.records import EndOfStream, ReadJob, ReadResult
 from stream_lpr.sinks import VideoSink
-from stream_lpr.watchlist import Watchlist
+from stream_lpr.watchlist import WatchAlerts
 
 log = logging.getLogger(__name__)
 
@@ -239,11 +239,12 @@ class _SignalStop:
 
 def run_pipeline(config: Config, source: FrameSource, detector, readers: list, outputs: Outputs,
                  overlay: Overlay | None = None, stop: threading.Event | None = None,
-                 on_frame: Callable[[Stats], None] | None = None, watchlist: Watchlist | None = None) -> Stats:
+                 on_frame: Callable[[Stats], None] | None = None, watch: WatchAlerts | None = None) -> Stats:
     """Runs until the source ends, `stop` is set, a signal arrives or the window's q.
 
-    `readers`: one PlateReader per worker thread; `watchlist`: plates to report when seen. Returns the run's Stats; `stats.error` holds
-    a source failure (everything read so far is still written).
+    `readers`: one PlateReader per worker thread; `watch`: the watchlist's reports, if any.
+    Returns the run's Stats; `stats.error` holds a source failure (everything read so far is
+    still written).
     """
     stop = stop or threading.Event()
     stats = Stats()
@@ -258,7 +259,7 @@ def run_pipeline(config: Config, source: FrameSource, detector, readers: list, o
     if outputs.video is not None:  # a copy: the caller's Outputs is not changed
         outputs = replace(outputs, video=_BackgroundVideo(outputs.video, stats))
     processor = FrameProcessor(config, detector, _QueueChannel(link, live, stop), outputs, overlay, stats, live,
-                               watchlist)
+                               watch)
     with _SignalStop(stop, stats):
         grabber.start()
         for worker in workers:

@@ -125,6 +125,12 @@ def number_display(value: int) -> str:
     return DOT * (4 - len(str(value))) + str(value)
 
 
+def number_from_text(token: str) -> str:
+    """A designation number as people write it: bare digits (1234, 123) become the display form
+    (12-34, ・123); anything else is returned as it is, for NUMBER_PATTERN to judge."""
+    return number_display(int(token)) if re.fullmatch(r"[1-9][0-9]{0,3}", token) else token
+
+
 def number_value(display: str) -> int:
     digits = "".join(ch for ch in display if ch.isdigit())
     return int(digits) if digits else 0
@@ -153,9 +159,7 @@ def parse_plate(text: str, plate_type: str = UNKNOWN_TYPE) -> PlateText:
     if len(parts) != 4:
         raise ValueError(f"expected 'region class kana number', got {text!r}")
     region, class_number, kana, number = parts
-    if re.fullmatch(r"[1-9][0-9]{0,3}", number):
-        number = number_display(int(number))
-    plate = PlateText(region, class_number, kana, number, plate_type)
+    plate = PlateText(region, class_number, kana, number_from_text(number), plate_type)
     problem = validate(plate)
     if problem:
         raise ValueError(f"{text!r}: {problem}")

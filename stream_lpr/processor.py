@@ -25,7 +25,7 @@ from stream_lpr.rectify import rectify, vehicle_view
 from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
 from stream_lpr.tracking import PlateTracker
 from stream_lpr.voting import PlateVoter
-from stream_lpr.watchlist import Alert, WatchAlerts, Watchlist
+from stream_lpr.watchlist import Alert, WatchAlerts
 
 log = logging.getLogger(__name__)
 
@@ -114,14 +114,13 @@ class ReadChannel(Protocol):
 
 class FrameProcessor:
     def __init__(self, config: Config, detector, channel: ReadChannel, outputs: Outputs,
-                 overlay: Overlay | None, stats: Stats, live: bool, watchlist: Watchlist | None = None) -> None:
+                 overlay: Overlay | None, stats: Stats, live: bool, watch: WatchAlerts | None = None) -> None:
         self.config, self.detector, self.channel = config, detector, channel
         self.outputs, self.overlay, self.stats, self.live = outputs, overlay, stats, live
         self.tracker = PlateTracker(config.tracking)
         self.policy = ReadPolicy(config.read_policy)
         self.voter = PlateVoter(config.voting)
-        self.watch = (WatchAlerts(watchlist, config.watchlist.quiet_s, config.watchlist.command)
-                      if watchlist is not None else None)
+        self.watch = watch
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
         self._last_frame_at: float | None = None
@@ -173,7 +172,7 @@ class FrameProcessor:
             if entry is None:
                 continue
             watched[plate.track_id] = entry.note
-            self._report(self.watch.check(frame.source, plate.track_id, verdict, frame.timestamp_s))
+            self._report(self.watch.check(frame.source, plate.track_id, verdict, entry, frame.timestamp_s))
         return watched
 
     def _report(self, alert: Alert | None) -> None:
@@ -281,7 +280,7 @@ class FrameProcessor:
         entry = self.watch.watchlist.match(sighting.verdict) if self.watch is not None else None
         if entry is not None:  # reported now if its vote never settled while in view
             sighting = replace(sighting, watchlist=entry.note)
-            self._report(self.watch.check(sighting.source, track_id, sighting.verdict, sighting.last_seen_s))
+            self._report(self.watch.check(sighting.source, track_id, sighting.verdict, entry, sighting.last_seen_s))
         if self.outputs.crops is not None:
             crop_path, vehicle_path = self.outputs.crops.save(sighting)
             sighting = replace(sighting, crop_path=crop_path, vehicle_path=vehicle_path)

@@ -35,8 +35,6 @@ from stream_lpr.records import Verdict
 log = logging.getLogger(__name__)
 
 _ANY = "*"
-_DIGITS = re.compile(r"[1-9][0-9]{0,3}")  # a designation number without its dots or hyphen
-_NUMBER = re.compile(f"{_DIGITS.pattern}|{pf.NUMBER_PATTERN.pattern.strip('^$')}")
 # A plate written without spaces: the number at the end, the kana (one character) before it,
 # the class number before that, the region first.
 _TOGETHER = re.compile(r"(.*?)(\*|[0-9][0-9ACFHKLMPXY]{0,2})?(\*|[^0-9・-])([0-9・-]+)")
@@ -105,14 +103,13 @@ def parse_entry(line: str) -> WatchEntry | None:
     tokens = pf.normalize_text(plate).split()
     if not tokens:
         return None
-    if len(tokens) == 1 and not _NUMBER.fullmatch(tokens[0]):
+    if len(tokens) == 1 and not pf.NUMBER_PATTERN.match(pf.number_from_text(tokens[0])):
         tokens = _split_written_together(tokens[0])
     if len(tokens) > 4:
         raise ValueError(f"{plate.strip()!r} has {len(tokens)} parts; a plate has at most 4 "
                          "(region, class number, kana, number), separated by spaces")
     *upper, number = tokens
-    if _DIGITS.fullmatch(number):
-        number = pf.number_display(int(number))
+    number = pf.number_from_text(number)
     if not pf.NUMBER_PATTERN.match(number):
         raise ValueError(f"{number!r} is not a designation number (12-34, 1234, ・123, 123, ・・12, ・・・1)")
     # The tokens before the number, right to left: kana, class number, region.
@@ -171,6 +168,7 @@ class WatchAlerts:
     waited for: a slow notifier never holds up the video), the plate in its environment."""
 
     def __init__(self, watchlist: Watchlist, quiet_s: float, command: str = "") -> None:
+        """ConfigError for a `command` whose program is not found (check_command)."""
         self.watchlist, self.quiet_s = watchlist, quiet_s
         self._argv = check_command(command) if command else None
         self._running: list[subprocess.Popen] = []
@@ -179,11 +177,8 @@ class WatchAlerts:
         self._alerted: set[int] = set()  # open tracks already reported
         self._last_seen: dict[tuple[str, str], float] = {}  # (source, plate) -> when a frame last matched it
 
-    def check(self, source: str, track_id: int, verdict: Verdict | None, at_s: float) -> Alert | None:
-        """An Alert when the track's plate is watched and due to be reported, else None."""
-        entry = self.watchlist.match(verdict)
-        if entry is None:
-            return None
+    def check(self, source: str, track_id: int, verdict: Verdict, entry: WatchEntry, at_s: float) -> Alert | None:
+        """An Alert when the track's plate, which matched `entry`, is due to be reported, else None."""
         plate = verdict.display("?")
         key = (source, plate)
         last = self._last_seen.get(key)

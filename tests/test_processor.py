@@ -11,7 +11,7 @@ from scenes import SMALL, Appearance, background, render_scene
 from stream_lpr.config import load_config
 from stream_lpr.processor import FrameProcessor, Outputs, Stats
 from stream_lpr.records import Frame, ReadResult
-from stream_lpr.watchlist import Watchlist, parse_entry
+from stream_lpr.watchlist import WatchAlerts, Watchlist, parse_entry
 
 # Plate A drives right across a 640 x 360 street for one second of video, 12 px a frame.
 DRIVE = Appearance(PLATE_A, 0, 31, (160, 220), (520, 220), 160, 160)
@@ -65,7 +65,7 @@ def processor(models, channel, watchlist=None, **overrides):
     config = load_config(None, {"tracking.lost_track_s": 0.1, **overrides})
     sink = ListSink()
     return FrameProcessor(config, models[0], channel, Outputs(csv=sink), None, Stats(), live=False,
-                          watchlist=watchlist), sink
+                          watch=WatchAlerts(watchlist, config.watchlist.quiet_s) if watchlist else None), sink
 
 
 def test_track_waits_for_its_reads_before_its_row_is_written(street, models):

@@ -80,17 +80,23 @@ def test_every_field_an_entry_gives_must_be_the_voted_one():
     assert watchlist.match(verdict(number=None)) is None and watchlist.match(None) is None
 
 
+def report(alerts, source, track_id, v, at_s):
+    """What the frame processor does with a track's verdict: match it, then ask whether it is due."""
+    entry = alerts.watchlist.match(v)
+    return alerts.check(source, track_id, v, entry, at_s) if entry is not None else None
+
+
 def test_a_watched_plate_is_reported_once_per_track_and_again_after_it_was_gone():
     alerts = WatchAlerts(Watchlist([parse_entry("12-34 # stolen")]), quiet_s=60.0)
-    first = alerts.check("cam", 1, verdict(), 10.0)
+    first = report(alerts, "cam", 1, verdict(), 10.0)
     assert first is not None and first.plate == "品川 300 あ 12-34" and first.entry.note == "stolen"
-    assert alerts.check("cam", 1, verdict(), 11.0) is None  # the same track
+    assert report(alerts, "cam", 1, verdict(), 11.0) is None  # the same track
     alerts.forget(1)
-    assert alerts.check("cam", 2, verdict(), 12.5) is None  # lost for a moment and found again
+    assert report(alerts, "cam", 2, verdict(), 12.5) is None  # lost for a moment and found again
     alerts.forget(2)
-    assert alerts.check("cam", 3, verdict(), 80.0) is not None  # out of sight for over a minute
-    assert alerts.check("other.mp4", 4, verdict(), 12.5) is not None  # another source
-    assert alerts.check("cam", 5, verdict(number="56-78"), 90.0) is None  # not on the list
+    assert report(alerts, "cam", 3, verdict(), 80.0) is not None  # out of sight for over a minute
+    assert report(alerts, "other.mp4", 4, verdict(), 12.5) is not None  # another source
+    assert report(alerts, "cam", 5, verdict(number="56-78"), 90.0) is None  # not on the list
 
 
 def test_an_edited_watchlist_is_read_again_and_a_broken_edit_keeps_the_last(tmp_path, monkeypatch, caplog):
@@ -104,9 +110,9 @@ def test_an_edited_watchlist_is_read_again_and_a_broken_edit_keeps_the_last(tmp_
         os.utime(path, (at, at))  # file times can be coarse: make each edit's time differ
         alerts.reload_if_edited()
 
-    assert alerts.check("cam", 1, verdict(), 1.0) is None
+    assert report(alerts, "cam", 1, verdict(), 1.0) is None
     edit("12-34 # added\n", 1_000_000)
-    assert alerts.check("cam", 1, verdict(), 2.0).entry.note == "added"
+    assert report(alerts, "cam", 1, verdict(), 2.0).entry.note == "added"
     edit("12-345\n", 1_000_100)
     edit("12-345\n", 1_000_100)  # no new edit: not tried or reported again
     path.unlink()
