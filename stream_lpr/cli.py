@@ -162,7 +162,7 @@ def build_watch(config: Config) -> WatchAlerts | None:
         return None
     watchlist = load_watchlist(w.file)
     log.info("watching for %d plate(s) from %s", len(watchlist), w.file)
-    return WatchAlerts(watchlist, w.quiet_s, w.command)
+    return WatchAlerts(watchlist, w.quiet_s, w.command, w.possible_min)
 
 
 def check_outputs(config: Config, source) -> None:
@@ -213,13 +213,15 @@ class Progress:
             self._bar.update(stats.frames - self._bar.n)
             if stats.frames % 15 == 0:
                 watched = {"watchlist": stats.alerts} if stats.alerts else {}
+                watched.update({"possible": stats.possible_alerts} if stats.possible_alerts else {})
                 self._bar.set_postfix(fps=f"{stats.fps:.1f}", sightings=stats.sightings, **watched, refresh=False)
         elif self.enabled and self.live and time.monotonic() - self._last >= 1.0:
             self._last = time.monotonic()
             p95 = stats.latency_p95()
             line = (f"frames {stats.frames}  fps {stats.fps:5.1f}  dropped {stats.dropped_frames}  "
                     f"reads {stats.reads} (dropped {stats.dropped_reads})  sightings {stats.sightings}  "
-                    f"latency p95 {p95 or 0:.0f} ms" + (f"  watchlist {stats.alerts}" if stats.alerts else ""))
+                    f"latency p95 {p95 or 0:.0f} ms" + (f"  watchlist {stats.alerts}" if stats.alerts else "")
+                    + (f"  possible {stats.possible_alerts}" if stats.possible_alerts else ""))
             end = "\r" if sys.stderr.isatty() else "\n"
             print(line, end=end, file=sys.stderr, flush=True)
 
@@ -277,7 +279,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _summary(stats, config: Config) -> None:
     where = f" -> {config.output.csv}" if config.output.csv else ""
-    watched = f", {stats.alerts} watchlist alert(s)" if config.watchlist.file else ""
+    watched = (f", {stats.alerts} watchlist alert(s)" + (f" and {stats.possible_alerts} possible"
+                                                         if stats.possible_alerts else "")
+               if config.watchlist.file else "")
     log.info("%d frames, %d sightings%s, %d reads (%d dropped), %d frames dropped%s%s",
              stats.frames, stats.sightings, where, stats.reads, stats.dropped_reads,
              stats.dropped_frames, watched, " (stopped by user)" if stats.stopped_by_user else "")

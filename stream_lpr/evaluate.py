@@ -409,13 +409,8 @@ def evaluate_videos(detector_path: Path, reader_path: Path, count: int, seed: in
 def _true_probability(scores, text) -> dict[str, float]:
     """The probability the reader gives each true field; multi-character fields multiply
     their slots' probabilities."""
-    index = pf.encode(text)
-    return {
-        "region": float(scores.region[index["region"]]),
-        "class_number": float(np.prod(scores.class_number[np.arange(pf.CLASS_SLOTS), index["class_number"]])),
-        "kana": float(scores.kana[index["kana"]]),
-        "number": float(np.prod(scores.number[np.arange(pf.NUMBER_SLOTS), index["number"]])),
-    }
+    index = pf.FieldIndex.of([(text.region, text.class_number, text.kana, text.number)])
+    return {name: float(p[0]) for name, p in index.probabilities(scores).items()}
 
 
 def plate_tone(crop: np.ndarray) -> float:

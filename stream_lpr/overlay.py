@@ -123,6 +123,7 @@ class HudStats:
     latency_ms: float | None = None
     sightings: int = 0  # rows written so far
     alerts: int | None = None  # watchlist plates reported; None: no watchlist
+    possible_alerts: int = 0  # plates reported as possibly a watched one
 
 
 class Overlay:
@@ -207,7 +208,7 @@ def draw_hud(scene: np.ndarray, hud: HudStats, scale: float = 1.0) -> None:
              f"queues frame {hud.frame_queue} read {hud.read_queue}", f"dropped reads {hud.dropped_reads}",
              f"sightings {hud.sightings}"]
     if hud.alerts is not None:
-        lines.append(f"watchlist {hud.alerts}")
+        lines.append(f"watchlist {hud.alerts}" + (f" + {hud.possible_alerts} possible" if hud.possible_alerts else ""))
     if hud.latency_ms is not None:
         lines.append(f"latency {hud.latency_ms:4.0f} ms")
     step = round(18 * scale)

@@ -181,16 +181,65 @@ def validate(plate: PlateText) -> str | None:
     return None
 
 
+def class_indices(class_number: str) -> list[int]:
+    """CLASS_CHARS index per class-number slot: '30A' -> [4, 1, 11], '5' -> [6, 0, 0]."""
+    return [CLASS_CHARS.index(ch) for ch in list(class_number) + [""] * (CLASS_SLOTS - len(class_number))]
+
+
+def number_indices(number: str) -> list[int]:
+    """NUMBER_CHARS index per designation slot: '12-34' -> [2, 3, 4, 5], '・・12' -> [0, 0, 2, 3]."""
+    return [NUMBER_CHARS.index(ch) for ch in number_slots(number)]
+
+
 def encode(plate: PlateText) -> dict[str, list[int] | int]:
     """Class indices of each head for a plate: the reader's training targets."""
-    class_chars = list(plate.class_number) + [""] * (CLASS_SLOTS - len(plate.class_number))
     return {
         "region": REGIONS.index(plate.region),
-        "class_number": [CLASS_CHARS.index(ch) for ch in class_chars],
+        "class_number": class_indices(plate.class_number),
         "kana": KANA.index(plate.kana),
-        "number": [NUMBER_CHARS.index(ch) for ch in number_slots(plate.number)],
+        "number": number_indices(plate.number),
         "plate_type": PLATE_TYPES.index(plate.plate_type),
     }
+
+
+@dataclass(frozen=True)
+class FieldIndex:
+    """Many plates' text fields as vocabulary indices, to score them all at once against one
+    FieldScores (a watchlist against a voted plate); -1 marks a field any value matches."""
+
+    region: np.ndarray  # (n,)
+    class_number: np.ndarray  # (n, CLASS_SLOTS)
+    kana: np.ndarray  # (n,)
+    number: np.ndarray  # (n, NUMBER_SLOTS)
+
+    @classmethod
+    def of(cls, plates: list[tuple[str | None, str | None, str | None, str | None]]) -> FieldIndex:
+        """From (region, class number, kana, number in display form) per plate; None: any value."""
+        rows = list(plates)
+        return cls(
+            np.array([REGIONS.index(r) if r is not None else -1 for r, _, _, _ in rows], np.int64),
+            np.array([class_indices(c) if c is not None else [-1] * CLASS_SLOTS for _, c, _, _ in rows],
+                     np.int64).reshape(-1, CLASS_SLOTS),
+            np.array([KANA.index(k) if k is not None else -1 for _, _, k, _ in rows], np.int64),
+            np.array([number_indices(n) if n is not None else [-1] * NUMBER_SLOTS for _, _, _, n in rows],
+                     np.int64).reshape(-1, NUMBER_SLOTS),
+        )
+
+    def probabilities(self, scores: FieldScores) -> dict[str, np.ndarray]:
+        """Per field, the probability `scores` give each plate's value ((n,) each; 1 where any
+        value matches). Multi-character fields multiply their slots' probabilities, as decode()
+        does: the probability of a whole plate is the product of the four."""
+        def slots(index: np.ndarray, dist: np.ndarray) -> np.ndarray:
+            p = np.prod(dist[np.arange(index.shape[1]), np.maximum(index, 0)], axis=1)
+            return np.where(index[:, 0] >= 0, p, 1.0)
+
+        def single(index: np.ndarray, dist: np.ndarray) -> np.ndarray:
+            return np.where(index >= 0, dist[np.maximum(index, 0)], 1.0)
+
+        return {"region": single(self.region, np.asarray(scores.region, np.float64)),
+                "class_number": slots(self.class_number, np.asarray(scores.class_number, np.float64)),
+                "kana": single(self.kana, np.asarray(scores.kana, np.float64)),
+                "number": slots(self.number, np.asarray(scores.number, np.float64))}
 
 
 _DIGITS = np.arange(1, 11)  # indices of 0-9 in CLASS_CHARS and NUMBER_CHARS

@@ -18,9 +18,10 @@ import cv2
 import numpy as np
 
 from stream_lpr.config import Config
+from stream_lpr.plate_format import FieldScores
 from stream_lpr.overlay import HudStats, Overlay
 from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
-from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, TrackedPlate
+from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, Sighting, TrackedPlate
 from stream_lpr.rectify import rectify, vehicle_view
 from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
 from stream_lpr.tracking import PlateTracker
@@ -47,6 +48,7 @@ class Stats:
     failed_reads: int = 0
     sightings: int = 0
     alerts: int = 0  # watchlist plates reported
+    possible_alerts: int = 0  # plates reported as possibly a watched one (Watchlist.likely)
     frame_interval_s: float = 0.0  # smoothed seconds between processed frames
     stage_ms: Counter = field(default_factory=Counter)  # summed milliseconds per stage
     stage_n: Counter = field(default_factory=Counter)
@@ -178,9 +180,15 @@ class FrameProcessor:
     def _report(self, alert: Alert | None) -> None:
         if alert is None:
             return
-        self.stats.alerts += 1
-        log.warning("watchlist: %s (%s) - track %d, %.1f s into %s", alert.plate, alert.entry.note,
-                    alert.track_id, alert.at_s, alert.source)
+        if alert.probability is None:
+            self.stats.alerts += 1
+            log.warning("watchlist: %s (%s) - track %d, %.1f s into %s", alert.plate, alert.entry.note,
+                        alert.track_id, alert.at_s, alert.source)
+        else:
+            self.stats.possible_alerts += 1
+            log.warning("watchlist: possibly %s (%s), read as %s, %.0f %% likely - track %d, %.1f s into %s",
+                        alert.entry.display(), alert.entry.note, alert.plate, 100 * alert.probability,
+                        alert.track_id, alert.at_s, alert.source)
         self.watch.notify(alert)
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
@@ -272,21 +280,37 @@ class FrameProcessor:
             self.watch.close()
 
     def _write_sighting(self, track_id: int) -> None:
+        scores = self.voter.scores(track_id)  # before close() forgets them
         sighting = self.voter.close(track_id)
         if sighting is None:
             return
-        if not sighting.verdict.readable and not self.config.output.log_unread:
+        if self.watch is not None:
+            sighting = self._watch_ended(track_id, sighting, scores)
+        # A possible match is logged even when its number was too unsure to log: its row and
+        # pictures are what a person checks.
+        if not (sighting.verdict.readable or sighting.watchlist_match or self.config.output.log_unread):
             return
-        entry = self.watch.watchlist.match(sighting.verdict) if self.watch is not None else None
-        if entry is not None:  # reported now if its vote never settled while in view
-            sighting = replace(sighting, watchlist=entry.note)
-            self._report(self.watch.check(sighting.source, track_id, sighting.verdict, entry, sighting.last_seen_s))
         if self.outputs.crops is not None:
             crop_path, vehicle_path = self.outputs.crops.save(sighting)
             sighting = replace(sighting, crop_path=crop_path, vehicle_path=vehicle_path)
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
         self.stats.sightings += 1
+
+    def _watch_ended(self, track_id: int, sighting: Sighting, scores: FieldScores | None) -> Sighting:
+        """The ended track's sighting marked if its plate is watched, and reported now if its
+        vote never settled while in view; failing an exact match, if its votes make a watched
+        plate likely enough (WatchAlerts.possible)."""
+        entry, probability = self.watch.watchlist.match(sighting.verdict), None
+        if entry is None:
+            likely = self.watch.possible(scores) if scores is not None else None
+            if likely is None:
+                return sighting
+            entry, probability = likely
+        alert = self.watch.check(sighting.source, track_id, sighting.verdict, entry, sighting.last_seen_s, probability)
+        self._report(alert)
+        match = "exact" if probability is None else f"possible {probability:.2f}"
+        return replace(sighting, watchlist=entry.note, watchlist_match=match)
 
     def _render(self, frame: Frame, tracked: list[TrackedPlate], watched: dict[int, str]) -> bool:
         out = self.outputs
@@ -315,7 +339,7 @@ class FrameProcessor:
         latency = (time.monotonic() - frame.captured_at) * 1000.0 if self.live else None
         return HudStats(self.stats.fps, self.stats.dropped_frames, self.stats.frame_queue,
                         self.channel.depth(), self.stats.dropped_reads, latency, self.stats.sightings,
-                        self.stats.alerts if self.watch is not None else None)
+                        self.stats.alerts if self.watch is not None else None, self.stats.possible_alerts)
 
     def _count_frame(self, frame: Frame) -> None:
         now = time.monotonic()

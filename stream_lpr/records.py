@@ -131,6 +131,7 @@ class Sighting:
     first_xyxy: np.ndarray | None = None  # the track's first and last boxes clear of the frame's edges
     last_xyxy: np.ndarray | None = None
     watchlist: str = ""  # the note of the watchlist entry the plate matched (watchlist.py)
+    watchlist_match: str = ""  # how: `exact`, or `possible 0.23` (the probability the votes give it)
 
     @property
     def direction(self) -> str:

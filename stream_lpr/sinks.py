@@ -23,7 +23,8 @@ from stream_lpr.records import Sighting
 log = logging.getLogger(__name__)
 
 CSV_HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,"
-              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path").split(",")
+              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path,"
+              "watchlist_match").split(",")
 
 
 def sighting_row(s: Sighting) -> list[str]:
@@ -33,10 +34,11 @@ def sighting_row(s: Sighting) -> list[str]:
     return [
         s.source, str(s.track_id), f"{s.first_seen_s:.3f}", f"{s.last_seen_s:.3f}",
         str(s.first_frame), str(s.last_frame),
-        v.display("?") if v.reads and v.readable else "",
+        v.display("?") if v.reads and (v.readable or s.watchlist_match) else "",
         v.region or "", v.class_number or "", v.kana or "", v.number or "",
         v.plate_type, f"{v.confidence:.3f}", str(v.reads), *box, s.crop_path,
         s.seen_at.isoformat(timespec="milliseconds"), s.direction, s.watchlist, s.vehicle_path,
+        s.watchlist_match,
     ]
 
 

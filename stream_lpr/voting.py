@@ -125,6 +125,11 @@ class PlateVoter:
             votes.cached = self._decide(votes)
         return votes.cached
 
+    def scores(self, track_id: int) -> pf.FieldScores | None:
+        """The track's voted distributions, which its verdict decodes; None for an unknown or unread track."""
+        votes = self._tracks.get(track_id)
+        return _voted(votes) if votes is not None and votes.reads else None
+
     def close(self, track_id: int) -> Sighting | None:
         """Ends the track and returns its sighting (None for an unknown track, or one merged
         into the track that continues it)."""
@@ -167,9 +172,7 @@ class PlateVoter:
     def _decide(self, votes: _TrackVotes) -> Verdict:
         if votes.reads == 0:
             return Verdict(None, None, None, None, None, pf.UNKNOWN_TYPE, 0.0, 0, False)
-        # Every read grey: no vote for the type, which stays unknown (a flat stand-in to decode).
-        voted = pf.FieldScores(**{n: votes.sums[n] / votes.weights[n] if n in votes.sums
-                                  else np.full(len(pf.PLATE_TYPES), 1 / len(pf.PLATE_TYPES)) for n in FIELDS})
+        voted = _voted(votes)
         reading = pf.decode(voted)
         confs = dict(zip(FIELDS, (reading.region_conf, reading.class_conf, reading.kana_conf,
                                   reading.number_conf, reading.type_conf)))
@@ -191,6 +194,13 @@ class PlateVoter:
         return Verdict(text=text, **values, plate_type=plate_type,
                        confidence=min(known_confs) if known_confs else 0.0,
                        reads=votes.reads, stable=stable)
+
+
+def _voted(votes: _TrackVotes) -> pf.FieldScores:
+    """The weighted mean of a read track's distributions. Every read grey: no vote for the
+    type, which stays unknown (a flat stand-in to decode)."""
+    return pf.FieldScores(**{n: votes.sums[n] / votes.weights[n] if n in votes.sums
+                             else np.full(len(pf.PLATE_TYPES), 1 / len(pf.PLATE_TYPES)) for n in FIELDS})
 
 
 def _near(a: np.ndarray, b: np.ndarray) -> bool:

@@ -126,12 +126,13 @@ def red_pixels(image):
 
 def test_a_watched_plate_is_reported_marked_and_drawn_in_red(tmp_path, video):
     watch = tmp_path / "watch.txt"
-    # A's number alone; B's plate but for its kana, which must not match.
+    # A's number alone; B's plate but for its kana, which must not match (nor possibly match: the
+    # reader is sure of B's kana).
     watch.write_text(f"# plates to watch\n{PLATE_A.number}  # stolen\n"
                      f"{PLATE_B.region} {PLATE_B.class_number} あ {PLATE_B.number}\n", encoding="utf-8")
     notifier, notes = tmp_path / "notify.py", tmp_path / "notes.txt"  # what a webhook script would be given
     notifier.write_text("import os, sys\nwith open(sys.argv[1], 'a', encoding='utf-8') as f:\n"
-                        "    f.write(os.environ['STREAM_LPR_PLATE'] + '|' + os.environ['STREAM_LPR_NOTE'] + '\\n')\n")
+                        "    f.write('|'.join(os.environ['STREAM_LPR_' + k] for k in ('PLATE', 'NOTE', 'MATCH', 'LISTED')) + '\\n')\n")
     result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--output", str(tmp_path / "o.mp4"),
                         "--watchlist", str(watch), "--set", "tracking.lost_track_s=0.3",
                         "--set", f"watchlist.command={sys.executable} {notifier} {notes}"], timeout=180)
@@ -140,7 +141,7 @@ def test_a_watched_plate_is_reported_marked_and_drawn_in_red(tmp_path, video):
     alerts = [line for line in result.stderr.splitlines() if "watchlist:" in line]
     assert len(alerts) == 1 and f"{PLATE_A} (stolen)" in alerts[0], result.stderr
     assert "1 watchlist alert" in result.stderr
-    assert notes.read_text(encoding="utf-8") == f"{PLATE_A}|stolen\n"
+    assert notes.read_text(encoding="utf-8") == f"{PLATE_A}|stolen|exact|* * * {PLATE_A.number}\n"
     assert red_pixels(last_frame(tmp_path / "o.mp4")) > red_pixels(last_frame(video)) + 500  # A's quad and label
 
 

@@ -65,7 +65,8 @@ def processor(models, channel, watchlist=None, **overrides):
     config = load_config(None, {"tracking.lost_track_s": 0.1, **overrides})
     sink = ListSink()
     return FrameProcessor(config, models[0], channel, Outputs(csv=sink), None, Stats(), live=False,
-                          watch=WatchAlerts(watchlist, config.watchlist.quiet_s) if watchlist else None), sink
+                          watch=WatchAlerts(watchlist, config.watchlist.quiet_s, possible_min=config.watchlist.possible_min)
+                          if watchlist else None), sink
 
 
 def test_track_waits_for_its_reads_before_its_row_is_written(street, models):
@@ -98,6 +99,23 @@ def test_a_watched_plate_is_reported_once_while_in_view_or_else_when_it_ends(str
         proc.process(frame(street, i, with_plate=False))
     assert proc.stats.alerts == 1
     assert [(s.verdict.number, s.watchlist) for s in sink.rows] == [(PLATE_A.number, "stolen")]
+
+
+@pytest.mark.parametrize("possible_min, reported", [(0.1, 0), (1e-12, 1)])
+def test_a_plate_near_a_watched_one_is_a_possible_match_by_its_probability(street, models, possible_min, reported):
+    # A's plate with another kana: no exact match. The reader is sure of A's kana, so the listed
+    # one gets far less than 0.1 probability; any at all passes a least probability of 1e-12.
+    other_kana = next(k for k in "さすせ" if k != PLATE_A.kana)
+    listed = f"{PLATE_A.region} {PLATE_A.class_number} {other_kana} {PLATE_A.number} # near A"
+    channel = HeldChannel(models[1])
+    proc, sink = processor(models, channel, Watchlist([parse_entry(listed)]), **{"watchlist.possible_min": possible_min})
+    for i in range(40):
+        channel.release()
+        proc.process(frame(street, i, with_plate=i < 31))
+    assert (proc.stats.alerts, proc.stats.possible_alerts) == (0, reported)
+    [row] = sink.rows
+    assert row.verdict.text == PLATE_A
+    assert (row.watchlist, row.watchlist_match.split(" ")[0]) == (("near A", "possible") if reported else ("", ""))
 
 
 def test_reads_are_rate_capped_in_media_time(street, models):

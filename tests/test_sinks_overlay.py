@@ -14,7 +14,8 @@ from stream_lpr.records import Sighting, TrackedPlate, Verdict
 from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_display
 
 HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,class_number,"
-          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path")
+          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path,"
+          "watchlist_match")
 
 
 def verdict(text=PLATE_A, stable=True):
@@ -44,7 +45,7 @@ def test_csv_rows_are_flushed_one_by_one(tmp_path):
         "class_number": "300", "kana": "あ", "number": "12-34", "plate_type": "private",
         "confidence": "0.910", "reads": "5", "x1": "10", "y1": "20", "x2": "110", "y2": "71",
         "crop_path": "", "seen_at_utc": "2025-05-01T12:00:00.000+00:00", "direction": "",
-        "watchlist": "", "vehicle_path": "",
+        "watchlist": "", "vehicle_path": "", "watchlist_match": "",
     }]
     sink.close()
 

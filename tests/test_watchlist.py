@@ -2,8 +2,10 @@
 
 import os
 
+import numpy as np
 import pytest
 
+from stream_lpr import plate_format as pf
 from stream_lpr.errors import ConfigError
 from stream_lpr.records import Verdict
 from stream_lpr.watchlist import WatchAlerts, Watchlist, load_watchlist, parse_entry
@@ -120,3 +122,40 @@ def test_an_edited_watchlist_is_read_again_and_a_broken_edit_keeps_the_last(tmp_
     errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert len(errors) == 2 and "line 1" in errors[0] and "not found" in errors[1]
     assert [e.note for e in alerts.watchlist.entries] == ["added"]
+
+
+def voted(plate="品川 300 あ 12-34", kana_doubt=("い", 0.3)):
+    """Distributions that read `plate` at 0.95 a character, but for its kana, which they give
+    `kana_doubt[0]` with probability `kana_doubt[1]`."""
+    def dist(size, index, p=0.95):
+        d = np.full(size, (1 - p) / (size - 1))
+        d[index] = p
+        return d
+
+    index = pf.encode(pf.parse_plate(plate, "private"))
+    kana = dist(len(pf.KANA), index["kana"], 1 - kana_doubt[1] - 0.01)
+    kana[pf.KANA.index(kana_doubt[0])] = kana_doubt[1]
+    return pf.FieldScores(dist(len(pf.REGIONS), index["region"]),
+                          np.stack([dist(len(pf.CLASS_CHARS), i) for i in index["class_number"]]), kana,
+                          np.stack([dist(len(pf.NUMBER_CHARS), i) for i in index["number"]]),
+                          dist(len(pf.PLATE_TYPES), index["plate_type"]))
+
+
+def test_a_possible_match_is_the_watched_plate_the_votes_make_likeliest():
+    watchlist = Watchlist([parse_entry(line) for line in (
+        "品川 300 い 12-34 # whole plate", "い 12-34 # kana and number", "品川 300 う 12-34 # other kana",
+        "品川 300 い 12-35 # other number")])
+    entry, p = watchlist.likely(voted(), 0.1)
+    # The fewer fields a line names, the fewer probabilities multiply: 0.3 x 0.95^4 (the number's slots).
+    assert entry.note == "kana and number" and p == pytest.approx(0.3 * 0.95 ** 4)
+    assert watchlist.likely(voted(), 0.3) is None
+    assert Watchlist([parse_entry("品川 300 い 12-34")]).likely(voted(), 0.1)[1] == pytest.approx(0.3 * 0.95 ** 8)
+    # A digit off too: that slot's 0.05 left over shared among the other 10 characters.
+    assert Watchlist([parse_entry("品川 300 い 12-35")]).likely(voted(), 1e-6)[1] == pytest.approx(0.3 * 0.95 ** 7 * 0.005)
+    assert Watchlist([]).likely(voted(), 0.0) is None
+    alerts = WatchAlerts(watchlist, quiet_s=60.0, possible_min=0.0)  # 0: exact matches only
+    assert alerts.possible(voted()) is None
+    alerts = WatchAlerts(watchlist, quiet_s=60.0, possible_min=0.1)
+    entry, p = alerts.possible(voted())
+    alert = alerts.check("cam", 1, verdict(kana="あ"), entry, 3.0, p)
+    assert alert.match == "possible 0.24" and entry.display() == "* * い 12-34"
