@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--watchlist", metavar="FILE",
                         help="plates to watch for, one a line (`品川 300 あ 12-34  # note`, or `12-34`): "
                              "logged, drawn in red and marked in the CSV when seen")
+    parser.add_argument("--anonymize", action="store_true", default=None,
+                        help="the --output video or images (and the window) show every plate pixelated past reading "
+                             "and nothing else drawn: a video to share (overrides overlay.anonymize)")
     parser.add_argument("--log-unread", action="store_true", default=None,
                         help="also write CSV rows for plates that were tracked but never read")
     parser.add_argument("--device", help="where the models run: cpu or cuda:N (overrides models.device)")
@@ -81,6 +84,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     """Only the flags that were given: the config file keeps the rest."""
     flags = {
         "output.video": args.output, "output.csv": args.csv, "output.show": args.show,
+        "overlay.anonymize": args.anonymize,
         "output.save_crops": args.save_crops, "output.log_unread": args.log_unread,
         "models.device": args.device, "models.detector": args.detector, "models.reader": args.reader,
         "workers.count": args.workers, "watchlist.file": args.watchlist,

@@ -98,6 +98,9 @@ class OverlayConfig:
     hud: bool = True
     text_cache_size: int = _opt(512, 1, 100000)
     show_dismissed: bool = False
+    anonymize: bool = False
+    anonymize_margin: float = _opt(0.25, 0.0, 2.0)
+    anonymize_hold_s: float = _opt(0.5, 0.0, 10.0)
 
 
 @dataclass(frozen=True)

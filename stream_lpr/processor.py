@@ -126,6 +126,8 @@ class FrameProcessor:
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
         self._last_frame_at: float | None = None
+        # overlay.anonymize: (when, corners) of every plate recent detections found, tracked or not.
+        self._found: deque[tuple[float, np.ndarray]] = deque()
         self._coasted = 1_000_000  # frames since the last detection: the first frame is detected
 
     def _detects(self, frame: Frame) -> bool:
@@ -142,10 +144,14 @@ class FrameProcessor:
         """Handles one frame; returns True when the user asked to quit (window q)."""
         if self._detects(frame):
             start = time.perf_counter()
-            detections = self.detector.detect(frame.image, still=frame.still).inside(
-                self.config.detection.roi, frame.image.shape)
+            found = self.detector.detect(frame.image, still=frame.still)
+            detections = found.inside(self.config.detection.roi, frame.image.shape)
             detected = time.perf_counter()
             self.stats.add_time("detect", detected - start)
+            if self.config.overlay.anonymize:  # hidden outside the region of interest too
+                if frame.still:  # each image its own scene: nothing held from the one before
+                    self._found.clear()
+                self._found.append((frame.timestamp_s, np.asarray(found.corners, np.float32).reshape(-1, 4, 2)))
             tracked = self._track(frame, detections)
             self.stats.add_time("track", time.perf_counter() - detected)
         else:  # drawn where the tracks are heading; nothing read, nothing counted as seen
@@ -317,12 +323,15 @@ class FrameProcessor:
         if self.overlay is None or not out.draws:
             return False
         start = time.perf_counter()
-        plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
-        if not self.config.overlay.show_dismissed:
-            plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
-        # A still has no frame rate or queues to show: its picture is left clear of the HUD.
-        hud = None if frame.still else self._hud(frame)
-        scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi, watched)
+        if self.config.overlay.anonymize:
+            scene = self.overlay.hide(frame.image, self._to_hide(frame, tracked))
+        else:
+            plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
+            if not self.config.overlay.show_dismissed:
+                plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
+            # A still has no frame rate or queues to show: its picture is left clear of the HUD.
+            hud = None if frame.still else self._hud(frame)
+            scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi, watched)
         drawn = time.perf_counter()
         self.stats.add_time("draw", drawn - start)
         quit_requested = False
@@ -334,6 +343,15 @@ class FrameProcessor:
             quit_requested = out.window.show(scene)
         self.stats.add_time("output", time.perf_counter() - drawn)
         return quit_requested
+
+    def _to_hide(self, frame: Frame, tracked: list[TrackedPlate]) -> list[np.ndarray]:
+        """The plates to hide in this frame: the tracks where they are (coasted between
+        detections), and where recent detections found a plate, tracked or not yet, for
+        overlay.anonymize_hold_s: a plate the detector misses for a few frames, as it shrinks
+        into the distance or blurs, is still covered."""
+        while self._found and frame.timestamp_s - self._found[0][0] > self.config.overlay.anonymize_hold_s:
+            self._found.popleft()
+        return [p.corners for p in tracked] + [quad for _, quads in self._found for quad in quads]
 
     def _hud(self, frame: Frame) -> HudStats:
         latency = (time.monotonic() - frame.captured_at) * 1000.0 if self.live else None

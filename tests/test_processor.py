@@ -9,6 +9,7 @@ import pytest
 from helpers import PLATE_A
 from scenes import SMALL, Appearance, background, render_scene
 from stream_lpr.config import load_config
+from stream_lpr.overlay import Overlay
 from stream_lpr.processor import FrameProcessor, Outputs, Stats
 from stream_lpr.records import Frame, ReadResult
 from stream_lpr.watchlist import WatchAlerts, Watchlist, parse_entry
@@ -116,6 +117,32 @@ def test_a_plate_near_a_watched_one_is_a_possible_match_by_its_probability(stree
     [row] = sink.rows
     assert row.verdict.text == PLATE_A
     assert (row.watchlist, row.watchlist_match.split(" ")[0]) == (("near A", "possible") if reported else ("", ""))
+
+
+class KeptVideo(ListSink):
+    def write(self, frame):
+        self.rows.append(frame)
+
+
+def test_anonymized_frames_hide_plates_while_found_and_for_the_hold_after(street, models):
+    config = load_config(None, {"overlay.anonymize": True, "overlay.anonymize_hold_s": 0.2})
+    video = KeptVideo()
+    proc = FrameProcessor(config, models[0], HeldChannel(models[1]), Outputs(video=video), Overlay(config.overlay),
+                          Stats(), live=False)
+    for i in range(31):
+        proc.process(frame(street, i))
+    for i in range(31, 45):  # the plate gone: its last place stays hidden for 0.2 s (6 frames)
+        proc.process(frame(street, i, with_plate=False))
+    changed = [bool(np.any(scene != frame(street, i, i < 31).image)) for i, scene in enumerate(video.rows)]
+    assert all(changed[:31]), changed  # every frame, detected or coasted between detections
+    assert changed[31] and not any(changed[38:]), changed
+    (cx, cy), width = DRIVE.at(15)
+    box = video.rows[15][int(cy - width / 4) : int(cy + width / 4), int(cx - width / 2) : int(cx + width / 2)]
+    assert len(np.unique(box.reshape(-1, 3), axis=0)) <= 12  # a mosaic of a few blocks, not a plate
+    # Images: each its own scene, nothing held from the image before.
+    for image in (street[0][5], street[1]):
+        proc.process(Frame(image, 0, 0.0, 0.0, datetime.now(timezone.utc), "a.jpg", still=True))
+    assert np.any(video.rows[-2] != street[0][5]) and np.array_equal(video.rows[-1], street[1])
 
 
 def test_reads_are_rate_capped_in_media_time(street, models):

@@ -233,3 +233,17 @@ def test_rows_after_a_copy_and_truncate_start_at_the_files_start(tmp_path):
         sink.write(sighting())
     rows = list(csv.reader(path.open(encoding="utf-8")))
     assert len(rows) == 1 and rows[0][0] == "drive.mp4"  # no run of NUL bytes before it
+
+
+def test_hidden_plates_are_a_coarse_mosaic_over_their_grown_box_and_nothing_else_changes():
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    quad = np.float32([[200, 150], [300, 150], [300, 200], [200, 200]])  # 100 px wide
+    scene = Overlay(OverlayConfig(anonymize=True, anonymize_margin=0.25)).hide(image, [quad, quad + 1000])
+    changed = np.any(scene != image, axis=2)
+    ys, xs = np.nonzero(changed)
+    # The box grown by a quarter of the plate's width on every side; a quad off the frame changes nothing.
+    assert (xs.min(), xs.max(), ys.min(), ys.max()) == (175, 324, 125, 224)
+    # Blocks a quarter of the plate's width: 25 x 25 px of one colour each.
+    block = scene[125:150, 175:200].reshape(-1, 3)
+    assert (block == block[0]).all() and not (scene[125:150, 200:225] == block[0]).all()
