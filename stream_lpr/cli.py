@@ -175,6 +175,8 @@ def check_outputs(config: Config, source) -> None:
     if video and source.info.still and Path(video).suffix.lower() in _VIDEO_SUFFIXES:
         raise ConfigError(f"--output {video}: for an image source, --output is a folder "
                           "for the annotated images, not a video file")
+    if config.overlay.anonymize and not (video or config.output.show):
+        raise ConfigError("--anonymize hides the plates in what is drawn, and nothing is: give --output (or --show)")
 
 
 def build_outputs(config: Config, source):

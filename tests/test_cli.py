@@ -76,6 +76,7 @@ def test_source_is_required():
     (["--source", "{video}", "--show"], 1, "--output"),
     (["--source", "{folder}", "--output", "out.mp4"], 2, "is a folder"),
     (["--source", "{video}", "--watchlist", "/nonexistent/watch.txt"], 2, "watchlist file not found"),
+    (["--source", "{video}", "--csv", "s.csv", "--anonymize"], 2, "nothing is: give --output"),
     (["--source", "{video}", "--watchlist", "{badlist}"], 2, "bad.txt line 2: '12-3' is not a designation number"),
     (["--source", "{video}", "--set", "watchlist.command=notify-send"], 2, "there is no watchlist"),
     (["--source", "{video}", "--watchlist", "{goodlist}", "--set", "watchlist.command=no-such-notifier --x"], 2,
