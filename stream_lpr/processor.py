@@ -26,7 +26,7 @@ from stream_lpr.rectify import rectify, vehicle_view
 from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
 from stream_lpr.tracking import PlateTracker
 from stream_lpr.voting import PlateVoter
-from stream_lpr.watchlist import Alert, WatchAlerts
+from stream_lpr.watchlist import Alert, WatchAlerts, match_label
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +315,7 @@ class FrameProcessor:
             entry, probability = likely
         alert = self.watch.check(sighting.source, track_id, sighting.verdict, entry, sighting.last_seen_s, probability)
         self._report(alert)
-        match = "exact" if probability is None else f"possible {probability:.2f}"
-        return replace(sighting, watchlist=entry.note, watchlist_match=match)
+        return replace(sighting, watchlist=entry.note, watchlist_match=match_label(probability))
 
     def _render(self, frame: Frame, tracked: list[TrackedPlate], watched: dict[int, str]) -> bool:
         out = self.outputs

@@ -180,8 +180,13 @@ class Alert:
 
     @property
     def match(self) -> str:
-        """`exact`, or `possible 0.23` (the probability the votes give the listed plate)."""
-        return "exact" if self.probability is None else f"possible {self.probability:.2f}"
+        return match_label(self.probability)
+
+
+def match_label(probability: float | None) -> str:
+    """How a plate matched, as the CSV's `watchlist_match` says it: `exact` (probability None),
+    or `possible 0.23` (the probability the votes give the listed plate)."""
+    return "exact" if probability is None else f"possible {probability:.2f}"
 
 
 def check_command(command: str) -> list[str]:
