@@ -119,7 +119,7 @@ class WatchlistConfig:
     file: str = ""
     quiet_s: float = _opt(60.0, 0.0, 1e7)
     command: str = ""
-    possible_min: float = _opt(0.1, 0.0, 1.0)
+    possible_min: float = _opt(0.05, 0.0, 1.0)
 
 
 @dataclass(frozen=True)

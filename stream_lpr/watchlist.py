@@ -18,11 +18,11 @@ its entry names more.
 A track that ends with no such match is still a possible match when its voted distributions
 give a watched plate at least `possible_min` probability (the product of the probabilities of
 the fields its line names): a plate misread in one field, or read too unsure to settle it, is
-reported for a person to check rather than missed. At the default 0.1, a quarter of the
-synthetic test plates the reader misreads would be caught so; of those it reads right, 2.6 %
+reported for a person to check rather than missed. At the default 0.05, a third of the
+synthetic test plates the reader misreads would be caught so; of those it reads right, 7 %
 would be reported for a listed plate that differs in the region or kana the reader found
-likeliest after the one it read, and 0.2 % for one with a random other kana
-(benchmarks/bench_watchlist.py).
+likeliest after the one it read, and 0.3 % for one with a random other region or kana
+(benchmarks/bench_watchlist.py). A false report needs a listed plate with the car's own number.
 """
 
 from __future__ import annotations

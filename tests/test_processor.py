@@ -102,10 +102,10 @@ def test_a_watched_plate_is_reported_once_while_in_view_or_else_when_it_ends(str
     assert [(s.verdict.number, s.watchlist) for s in sink.rows] == [(PLATE_A.number, "stolen")]
 
 
-@pytest.mark.parametrize("possible_min, reported", [(0.1, 0), (1e-12, 1)])
+@pytest.mark.parametrize("possible_min, reported", [(0.05, 0), (1e-12, 1)])
 def test_a_plate_near_a_watched_one_is_a_possible_match_by_its_probability(street, models, possible_min, reported):
     # A's plate with another kana: no exact match. The reader is sure of A's kana, so the listed
-    # one gets far less than 0.1 probability; any at all passes a least probability of 1e-12.
+    # one gets far less than the default 0.05 probability; any at all passes a least probability of 1e-12.
     other_kana = next(k for k in "さすせ" if k != PLATE_A.kana)
     listed = f"{PLATE_A.region} {PLATE_A.class_number} {other_kana} {PLATE_A.number} # near A"
     channel = HeldChannel(models[1])
