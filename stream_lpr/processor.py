@@ -18,8 +18,8 @@ import cv2
 import numpy as np
 
 from stream_lpr.config import Config
-from stream_lpr.plate_format import FieldScores
 from stream_lpr.overlay import HudStats, Overlay
+from stream_lpr.plate_format import FieldScores
 from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
 from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, Sighting, TrackedPlate
 from stream_lpr.rectify import rectify, vehicle_view
