@@ -286,7 +286,8 @@ class FrameProcessor:
             self.watch.close()
 
     def _write_sighting(self, track_id: int) -> None:
-        scores = self.voter.scores(track_id)  # before close() forgets them
+        # Before close() forgets them; only a watchlist asks for them.
+        scores = self.voter.scores(track_id) if self.watch is not None else None
         sighting = self.voter.close(track_id)
         if sighting is None:
             return
