@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--watchlist", metavar="FILE",
                         help="plates to watch for, one a line (`品川 300 あ 12-34  # note`, or `12-34`): "
                              "logged, drawn in red and marked in the CSV when seen")
+    parser.add_argument("--webhook", metavar="URL",
+                        help="POST each sighting (the CSV row's columns) and each watchlist report to this http(s) "
+                             "URL as JSON, from a background thread (overrides output.webhook)")
     parser.add_argument("--anonymize", action="store_true", default=None,
                         help="the --output video or images (and the window) show every plate pixelated past reading "
                              "and nothing else drawn: a video to share (overrides overlay.anonymize)")
@@ -85,7 +88,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
     flags = {
         "output.video": args.output, "output.csv": args.csv, "output.show": args.show,
         "overlay.anonymize": args.anonymize,
-        "output.save_crops": args.save_crops, "output.log_unread": args.log_unread,
+        "output.save_crops": args.save_crops, "output.log_unread": args.log_unread, "output.webhook": args.webhook,
         "models.device": args.device, "models.detector": args.detector, "models.reader": args.reader,
         "workers.count": args.workers, "watchlist.file": args.watchlist,
     }
@@ -175,13 +178,17 @@ def check_outputs(config: Config, source) -> None:
     if video and source.info.still and Path(video).suffix.lower() in _VIDEO_SUFFIXES:
         raise ConfigError(f"--output {video}: for an image source, --output is a folder "
                           "for the annotated images, not a video file")
+    if config.output.webhook:
+        from stream_lpr.sinks import check_webhook
+
+        check_webhook(config.output.webhook)
     if config.overlay.anonymize and not (video or config.output.show):
         raise ConfigError("--anonymize hides the plates in what is drawn, and nothing is: give --output (or --show)")
 
 
 def build_outputs(config: Config, source):
     from stream_lpr.pipeline import Outputs
-    from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
+    from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, WebhookPoster, Window
 
     out = config.output
     outputs = Outputs()
@@ -194,6 +201,7 @@ def build_outputs(config: Config, source):
         elif out.video:
             outputs.video = VideoSink(out.video, source.info.fps, out.video_codec, keep_earlier=source.info.live)
         outputs.crops = CropSaver(out.save_crops) if out.save_crops else None
+        outputs.webhook = WebhookPoster(out.webhook, out.webhook_timeout_s) if out.webhook else None
     except Exception:
         outputs.close()
         raise
@@ -288,9 +296,12 @@ def _summary(stats, config: Config) -> None:
     watched = (f", {stats.alerts} watchlist alert(s)" + (f" and {stats.possible_alerts} possible"
                                                          if stats.possible_alerts else "")
                if config.watchlist.file else "")
-    log.info("%d frames, %d sightings%s, %d reads (%d dropped), %d frames dropped%s%s",
+    posted = (f", {stats.webhook_posted} record(s) posted to the webhook"
+              + (f" ({stats.webhook_lost} not delivered)" if stats.webhook_lost else "")
+              if config.output.webhook else "")
+    log.info("%d frames, %d sightings%s, %d reads (%d dropped), %d frames dropped%s%s%s",
              stats.frames, stats.sightings, where, stats.reads, stats.dropped_reads,
-             stats.dropped_frames, watched, " (stopped by user)" if stats.stopped_by_user else "")
+             stats.dropped_frames, watched, posted, " (stopped by user)" if stats.stopped_by_user else "")
 
 
 def _setup_logging(verbose: bool) -> None:

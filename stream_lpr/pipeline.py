@@ -26,7 +26,7 @@ from stream_lpr.errors import StreamLprError
 from stream_lpr.overlay import Overlay
 from stream_lpr.processor import FrameProcessor, Outputs, Stats
 from stream_lpr.records import EndOfStream, ReadJob, ReadResult
-from stream_lpr.sinks import VideoSink
+from stream_lpr.sinks import VideoSink, WebhookPoster, WebhookRejected
 from stream_lpr.watchlist import WatchAlerts
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,9 @@ _TICK_S = 0.1  # longest a blocking queue call waits before re-checking its stop
 _JOIN_S = 10.0  # longest shutdown waits for one thread (daemon threads never block exit)
 _DRAIN_S = 30.0  # longest shutdown waits for queued reads to finish
 _SENTINEL = None  # tells a reader worker to exit after the jobs queued before it
+_WEBHOOK_QUEUE = 1000  # records waiting for the webhook server; beyond it the oldest is dropped
+_WEBHOOK_RETRY_S = (1.0, 30.0)  # first wait before posting a failed record again, doubling to the second
+_WEBHOOK_DRAIN_S = 10.0  # longest the end of a run waits for the records still queued
 
 __all__ = ["Outputs", "Stats", "run_pipeline"]
 
@@ -216,6 +219,85 @@ class _BackgroundVideo:
         self.sink.close()
 
 
+class _BackgroundWebhook:
+    """Posts sightings and watchlist reports to output.webhook in its own thread, in order, so a
+    slow or dead server never holds up the video. A record the server cannot take now (no
+    connection, a 5xx) is posted again after 1 s, doubling to 30 s, before the ones after it;
+    one it refuses (a 4xx) is dropped. At most _WEBHOOK_QUEUE wait (the oldest is dropped past
+    that); the end of the run gives the rest _WEBHOOK_DRAIN_S. Every loss is counted and logged."""
+
+    def __init__(self, poster: WebhookPoster, stats: Stats) -> None:
+        self.poster, self.stats = poster, stats
+        self._records: queue.Queue = queue.Queue(_WEBHOOK_QUEUE)
+        self._closing, self._abort = threading.Event(), threading.Event()
+        self._failing = False
+        self._thread = threading.Thread(target=self._run, name="webhook", daemon=True)
+        self._thread.start()
+
+    def send(self, record: dict) -> None:
+        while True:
+            try:
+                self._records.put_nowait(record)
+                return
+            except queue.Full:
+                try:
+                    self._records.get_nowait()
+                    self._lost(1, "the queue was full")
+                except queue.Empty:
+                    pass
+
+    def _run(self) -> None:
+        while not self._abort.is_set():
+            try:
+                record = self._records.get(timeout=_TICK_S)
+            except queue.Empty:
+                if self._closing.is_set():
+                    return
+                continue
+            if not self._deliver(record):
+                self._lost(1 + self._records.qsize(), "the run ended before the server took them")
+                return
+        if self._records.qsize():
+            self._lost(self._records.qsize(), "the run ended before the server took them")
+
+    def _deliver(self, record: dict) -> bool:
+        """Posts `record` until the server takes or refuses it; False when aborted first."""
+        wait = _WEBHOOK_RETRY_S[0]
+        while True:
+            try:
+                self.poster.post(record)
+            except WebhookRejected as exc:
+                self._lost(1, f"the server refused a {record.get('event')} record ({exc})")
+                return True
+            except OSError as exc:
+                if not self._failing:
+                    log.warning("webhook: cannot post to %s (%s); retrying", self.poster.name, exc)
+                    self._failing = True
+                if self._abort.wait(wait):
+                    return False
+                wait = min(2 * wait, _WEBHOOK_RETRY_S[1])
+                continue
+            if self._failing:
+                log.info("webhook: %s takes records again", self.poster.name)
+                self._failing = False
+            self.stats.webhook_posted += 1
+            return True
+
+    def _lost(self, count: int, why: str) -> None:
+        self.stats.webhook_lost += count
+        log.warning("webhook: %d record(s) not delivered to %s: %s", count, self.poster.name, why)
+
+    def close(self) -> None:
+        """Posts what is queued, for up to _WEBHOOK_DRAIN_S."""
+        if self._failing and self._records.qsize():
+            log.info("webhook: %d record(s) still to post; trying for %g s", self._records.qsize(), _WEBHOOK_DRAIN_S)
+        self._closing.set()
+        self._thread.join(_WEBHOOK_DRAIN_S)
+        if self._thread.is_alive():
+            self._abort.set()
+            self._thread.join(_JOIN_S)
+
+
 class _SignalStop:
     """Ctrl+C and SIGTERM set the stop event (main thread only); the old handlers come back after."""
 
@@ -258,6 +340,8 @@ def run_pipeline(config: Config, source: FrameSource, detector, readers: list, o
                                 name=f"reader-{i}", daemon=True) for i, reader in enumerate(readers)]
     if outputs.video is not None:  # a copy: the caller's Outputs is not changed
         outputs = replace(outputs, video=_BackgroundVideo(outputs.video, stats))
+    if outputs.webhook is not None:
+        outputs = replace(outputs, webhook=_BackgroundWebhook(outputs.webhook, stats))
     processor = FrameProcessor(config, detector, _QueueChannel(link, live, stop), outputs, overlay, stats, live,
                                watch)
     with _SignalStop(stop, stats):

@@ -17,13 +17,15 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from stream_lpr.anonymize import PlateHider
 from stream_lpr.config import Config
 from stream_lpr.overlay import HudStats, Overlay
 from stream_lpr.plate_format import FieldScores
 from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
 from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, Sighting, TrackedPlate
 from stream_lpr.rectify import rectify, vehicle_view
-from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, Window
+from stream_lpr.sinks import (CropSaver, CsvSink, VideoSink, WebhookPoster, Window, alert_record,
+                              sighting_record)
 from stream_lpr.tracking import PlateTracker
 from stream_lpr.voting import PlateVoter
 from stream_lpr.watchlist import Alert, WatchAlerts, match_label
@@ -48,6 +50,8 @@ class Stats:
     failed_reads: int = 0
     sightings: int = 0
     alerts: int = 0  # watchlist plates reported
+    webhook_posted: int = 0  # records the webhook server took (pipeline.py's poster thread writes these two)
+    webhook_lost: int = 0  # records refused, dropped from a full queue, or left unsent at the end
     possible_alerts: int = 0  # plates reported as possibly a watched one (Watchlist.likely)
     frame_interval_s: float = 0.0  # smoothed seconds between processed frames
     stage_ms: Counter = field(default_factory=Counter)  # summed milliseconds per stage
@@ -92,13 +96,14 @@ class Outputs:
     window: Window | None = None
     crops: CropSaver | None = None
     images_dir: str | None = None  # still-image sources: annotated images go here
+    webhook: WebhookPoster | None = None  # each sighting and watchlist report as JSON (pipeline.py: from a thread)
 
     @property
     def draws(self) -> bool:
         return self.video is not None or self.window is not None or self.images_dir is not None
 
     def close(self) -> None:
-        for sink in (self.csv, self.video, self.window):
+        for sink in (self.csv, self.video, self.window, self.webhook):
             if sink is not None:
                 sink.close()
 
@@ -126,8 +131,7 @@ class FrameProcessor:
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
         self._last_frame_at: float | None = None
-        # overlay.anonymize: (when, corners) of every plate recent detections found, tracked or not.
-        self._found: deque[tuple[float, np.ndarray]] = deque()
+        self.hider = PlateHider(config.overlay.anonymize_hold_s) if config.overlay.anonymize else None
         self._coasted = 1_000_000  # frames since the last detection: the first frame is detected
 
     def _detects(self, frame: Frame) -> bool:
@@ -142,16 +146,15 @@ class FrameProcessor:
 
     def process(self, frame: Frame) -> bool:
         """Handles one frame; returns True when the user asked to quit (window q)."""
-        if self._detects(frame):
+        detected = self._detects(frame)
+        if detected:
             start = time.perf_counter()
             found = self.detector.detect(frame.image, still=frame.still)
             detections = found.inside(self.config.detection.roi, frame.image.shape)
             detected = time.perf_counter()
             self.stats.add_time("detect", detected - start)
-            if self.config.overlay.anonymize:  # hidden outside the region of interest too
-                if frame.still:  # each image its own scene: nothing held from the one before
-                    self._found.clear()
-                self._found.append((frame.timestamp_s, np.asarray(found.corners, np.float32).reshape(-1, 4, 2)))
+            if self.hider is not None:  # hidden outside the region of interest too
+                self.hider.found(frame, found.corners)
             tracked = self._track(frame, detections)
             self.stats.add_time("track", time.perf_counter() - detected)
         else:  # drawn where the tracks are heading; nothing read, nothing counted as seen
@@ -160,7 +163,7 @@ class FrameProcessor:
         if frame.still:  # a still image is its own scope: its reads first, then its tracks end
             self.wait_for_reads({p.track_id for p in tracked}, _STILL_READ_WAIT_S)
         watched = self._watched(frame, tracked)
-        quit_requested = self._render(frame, tracked, watched)
+        quit_requested = self._render(frame, tracked, watched, detected)
         if frame.still:
             self.closing.update(p.track_id for p in tracked)
         self.close_finished()
@@ -196,6 +199,8 @@ class FrameProcessor:
                         alert.entry.display(), alert.entry.note, alert.plate, 100 * alert.probability,
                         alert.track_id, alert.at_s, alert.source)
         self.watch.notify(alert)
+        if self.outputs.webhook is not None:
+            self.outputs.webhook.send(alert_record(alert))
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
         found = np.asarray(detections.xyxy), np.asarray(detections.confidence), np.asarray(detections.corners)
@@ -284,6 +289,9 @@ class FrameProcessor:
         self.close_finished(force=True)
         if self.watch is not None:
             self.watch.close()
+        if self.hider is not None and self.overlay is not None and self.outputs.draws:
+            for held in self.hider.release():  # frames after the last detection
+                self._emit(held.frame, self.overlay.hide(held.frame.image, held.quads))
 
     def _write_sighting(self, track_id: int) -> None:
         # Before close() forgets them; only a watchlist asks for them.
@@ -302,6 +310,8 @@ class FrameProcessor:
             sighting = replace(sighting, crop_path=crop_path, vehicle_path=vehicle_path)
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
+        if self.outputs.webhook is not None:
+            self.outputs.webhook.send(sighting_record(sighting))
         self.stats.sightings += 1
 
     def _watch_ended(self, track_id: int, sighting: Sighting, scores: FieldScores | None) -> Sighting:
@@ -318,22 +328,32 @@ class FrameProcessor:
         self._report(alert)
         return replace(sighting, watchlist=entry.note, watchlist_match=match_label(probability))
 
-    def _render(self, frame: Frame, tracked: list[TrackedPlate], watched: dict[int, str]) -> bool:
+    def _render(self, frame: Frame, tracked: list[TrackedPlate], watched: dict[int, str], detected: bool) -> bool:
         out = self.outputs
         if self.overlay is None or not out.draws:
             return False
+        if self.hider is not None:  # frames between detections come out at the next (PlateHider)
+            quit_requested = False
+            for held in self.hider.add(frame, [p.corners for p in tracked], detected):
+                start = time.perf_counter()
+                scene = self.overlay.hide(held.frame.image, held.quads)
+                self.stats.add_time("draw", time.perf_counter() - start)
+                quit_requested |= self._emit(held.frame, scene)
+            return quit_requested
         start = time.perf_counter()
-        if self.config.overlay.anonymize:
-            scene = self.overlay.hide(frame.image, self._to_hide(frame, tracked))
-        else:
-            plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
-            if not self.config.overlay.show_dismissed:
-                plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
-            # A still has no frame rate or queues to show: its picture is left clear of the HUD.
-            hud = None if frame.still else self._hud(frame)
-            scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi, watched)
-        drawn = time.perf_counter()
-        self.stats.add_time("draw", drawn - start)
+        plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
+        if not self.config.overlay.show_dismissed:
+            plates = [(p, v) for p, v in plates if v is None or not self.voter.dismissed(v)]
+        # A still has no frame rate or queues to show: its picture is left clear of the HUD.
+        hud = None if frame.still else self._hud(frame)
+        scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi, watched)
+        self.stats.add_time("draw", time.perf_counter() - start)
+        return self._emit(frame, scene)
+
+    def _emit(self, frame: Frame, scene: np.ndarray) -> bool:
+        """Sends a drawn frame to the outputs; True when the window's user asked to quit."""
+        out = self.outputs
+        start = time.perf_counter()
         quit_requested = False
         if out.video is not None:
             out.video.write(scene)  # pipeline.py encodes in a writer thread and times "encode"
@@ -341,17 +361,8 @@ class FrameProcessor:
             _write_image(out.images_dir, frame.source, scene)
         if out.window is not None:
             quit_requested = out.window.show(scene)
-        self.stats.add_time("output", time.perf_counter() - drawn)
+        self.stats.add_time("output", time.perf_counter() - start)
         return quit_requested
-
-    def _to_hide(self, frame: Frame, tracked: list[TrackedPlate]) -> list[np.ndarray]:
-        """The plates to hide in this frame: the tracks where they are (coasted between
-        detections), and where recent detections found a plate, tracked or not yet, for
-        overlay.anonymize_hold_s: a plate the detector misses for a few frames, as it shrinks
-        into the distance or blurs, is still covered."""
-        while self._found and frame.timestamp_s - self._found[0][0] > self.config.overlay.anonymize_hold_s:
-            self._found.popleft()
-        return [p.corners for p in tracked] + [quad for _, quads in self._found for quad in quads]
 
     def _hud(self, frame: Frame) -> HudStats:
         latency = (time.monotonic() - frame.captured_at) * 1000.0 if self.live else None

@@ -1,24 +1,32 @@
-"""Where results go: the sightings CSV, the annotated video, a live window, best-crop images.
+"""Where results go: the sightings CSV, the annotated video, a live window, best-crop images,
+a webhook.
 
 Each sink is a context manager so the pipeline's shutdown path closes them even on errors.
 """
 
 from __future__ import annotations
 
+import base64
 import csv
+import json
 import logging
 import os
 import re
 import subprocess
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from stream_lpr.errors import DisplayError, StreamLprError
+from stream_lpr.capture import redact
+from stream_lpr.errors import ConfigError, DisplayError, StreamLprError
 from stream_lpr.records import Sighting
+from stream_lpr.watchlist import Alert
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,86 @@ def sighting_row(s: Sighting) -> list[str]:
         s.seen_at.isoformat(timespec="milliseconds"), s.direction, s.watchlist, s.vehicle_path,
         s.watchlist_match,
     ]
+
+
+_INTEGERS = ("track_id", "first_frame", "last_frame", "reads")
+_DECIMALS = ("first_seen_s", "last_seen_s", "confidence")
+_BOX = ("x1", "y1", "x2", "y2")
+
+
+def sighting_record(s: Sighting) -> dict:
+    """The sighting as a JSON object (output.webhook): the CSV row's columns, numbers as
+    numbers and the box as `box: [x1, y1, x2, y2]` (null when none), after `event: sighting`."""
+    row = dict(zip(CSV_HEADER, sighting_row(s)))
+    for key in _INTEGERS:
+        row[key] = int(row[key])
+    for key in _DECIMALS:
+        row[key] = float(row[key])
+    box = [row.pop(key) for key in _BOX]
+    return {"event": "sighting", **row, "box": [int(v) for v in box] if all(box) else None}
+
+
+def alert_record(alert: Alert) -> dict:
+    """A watchlist report as a JSON object (output.webhook), with what watchlist.command gets."""
+    return {"event": "watchlist", "plate": alert.plate, "listed": alert.entry.display(), "note": alert.entry.note,
+            "match": alert.match.split()[0], "probability": alert.probability, "source": alert.source,
+            "track_id": alert.track_id, "seconds": round(alert.at_s, 3)}
+
+
+class WebhookRejected(Exception):
+    """The server refused a record (HTTP 4xx): sending it again would be refused again."""
+
+
+class WebhookPoster:
+    """POSTs one JSON record a request to output.webhook. Synchronous: pipeline.py posts from its
+    own thread (with retries), so a slow or dead server never holds up the video."""
+
+    def __init__(self, url: str, timeout_s: float) -> None:
+        parts = urllib.parse.urlsplit(check_webhook(url))
+        self.name = redact(url)  # safe to log
+        self.timeout_s = timeout_s
+        self._headers = {"Content-Type": "application/json; charset=utf-8", "User-Agent": "stream_lpr"}
+        if parts.username is not None:  # https://user:password@host/...: urllib wants it as a header
+            login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            self._headers["Authorization"] = "Basic " + base64.b64encode(login.encode("utf-8")).decode("ascii")
+            host = parts.hostname + (f":{parts.port}" if parts.port else "")
+            parts = parts._replace(netloc=host)
+        self._url = urllib.parse.urlunsplit(parts)
+
+    def post(self, record: dict) -> None:
+        """OSError when the server cannot be reached or fails (5xx, or 408/429: try later);
+        WebhookRejected when it refuses the record."""
+        body = json.dumps(record, ensure_ascii=False).encode("utf-8")
+        request = urllib.request.Request(self._url, body, self._headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                response.read()
+        except urllib.error.HTTPError as exc:
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                raise WebhookRejected(f"HTTP {exc.code} {exc.reason}") from None
+            raise
+
+    def send(self, record: dict) -> None:
+        """Posts `record` now, once; a failure is logged, not raised."""
+        try:
+            self.post(record)
+        except (OSError, WebhookRejected) as exc:
+            log.warning("webhook: a %s record was not delivered to %s: %s", record.get("event"), self.name, exc)
+
+    def close(self) -> None:
+        pass
+
+
+def check_webhook(url: str) -> str:
+    """`url` if it is an http(s) URL with a host, else ConfigError."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"config key 'output.webhook' must be an http:// or https:// URL, got {redact(url)!r}")
+    return url
 
 
 class CsvSink:

@@ -1,11 +1,14 @@
 """The command line as a user runs it: exit codes, one-line errors, signals, no hangs."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -18,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, str(ROOT / "run_stream.py")]
 
 
-def run(cmd, timeout=300, **kw):  # a hang guard only: a busy CI machine can be slow
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run(cmd, timeout=300, env_extra=None, **kw):  # a hang guard only: a busy CI machine can be slow
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
     env.pop("DISPLAY", None)
     env.pop("WAYLAND_DISPLAY", None)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=kw.pop("cwd", ROOT), env=env, **kw)
@@ -77,6 +80,8 @@ def test_source_is_required():
     (["--source", "{folder}", "--output", "out.mp4"], 2, "is a folder"),
     (["--source", "{video}", "--watchlist", "/nonexistent/watch.txt"], 2, "watchlist file not found"),
     (["--source", "{video}", "--csv", "s.csv", "--anonymize"], 2, "nothing is: give --output"),
+    (["--source", "{video}", "--webhook", "localhost:8080/plates"], 2, "'output.webhook' must be an http:// or https://"),
+    (["--source", "{video}", "--webhook", "ftp://me:hunter2@127.0.0.1/x"], 2, "'ftp://me:***@127.0.0.1/x'"),
     (["--source", "{video}", "--watchlist", "{badlist}"], 2, "bad.txt line 2: '12-3' is not a designation number"),
     (["--source", "{video}", "--set", "watchlist.command=notify-send"], 2, "there is no watchlist"),
     (["--source", "{video}", "--watchlist", "{goodlist}", "--set", "watchlist.command=no-such-notifier --x"], 2,
@@ -237,3 +242,67 @@ def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
     assert both[:len(first)] == first and {r["plate"] for r in both[len(first):]} == {str(PLATE_A), str(PLATE_B)}
     assert run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv")]).returncode == 0
     assert sorted(r["plate"] for r in sightings(tmp_path / "s.csv")) == sorted([str(PLATE_A), str(PLATE_B)])
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """A webhook server: keeps what is posted to /ok, refuses what is posted to /refuse."""
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        if self.path == "/refuse":
+            self.send_response(400)
+        else:
+            self.server.records.append((self.headers["Content-Type"], json.loads(body.decode("utf-8"))))
+            self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def receiver():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+    server.records = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_every_sighting_and_watchlist_report_is_posted_to_the_webhook(tmp_path, video, receiver):
+    watch = tmp_path / "watch.txt"
+    watch.write_text(f"{PLATE_B.number}  # B\n", encoding="utf-8")
+    url = f"http://127.0.0.1:{receiver.server_port}/ok"
+    result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--webhook", url,
+                        "--watchlist", str(watch), "--set", "tracking.lost_track_s=0.3"], timeout=180,
+                 env_extra={"no_proxy": "*"})
+    assert result.returncode == 0, result.stderr
+    rows = sightings(tmp_path / "s.csv")
+    posted = [record for _, record in receiver.records if record["event"] == "sighting"]
+    assert {t for t, _ in receiver.records} == {"application/json; charset=utf-8"}
+    # The CSV's rows, in the order written, numbers as numbers.
+    assert [(r["plate"], int(r["track_id"]), r["watchlist"]) for r in rows] == [
+        (p["plate"], p["track_id"], p["watchlist"]) for p in posted]
+    assert {p["plate"] for p in posted} == {str(PLATE_A), str(PLATE_B)}
+    assert all(p["box"] == [int(r[k]) for k in ("x1", "y1", "x2", "y2")] for p, r in zip(posted, rows))
+    [alert] = [record for _, record in receiver.records if record["event"] == "watchlist"]
+    assert (alert["plate"], alert["note"], alert["match"], alert["probability"]) == (str(PLATE_B), "B", "exact", None)
+    assert f"{len(receiver.records)} record(s) posted to the webhook" in result.stderr
+
+
+@pytest.mark.parametrize("path, lost", [("/refuse", "the server refused a sighting record (HTTP 400"),
+                                        (None, "the run ended before the server took them")])
+def test_a_webhook_that_refuses_or_is_down_loses_no_csv_row_and_says_so(tmp_path, video, receiver, path, lost):
+    port = receiver.server_port
+    if path is None:  # nothing listens: every post fails, is retried, and is given up at the end
+        receiver.shutdown()
+        receiver.server_close()
+    url = f"http://127.0.0.1:{port}{path or '/ok'}"
+    result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--webhook", url,
+                        "--set", "tracking.lost_track_s=0.3"], timeout=180, env_extra={"no_proxy": "*"})
+    assert result.returncode == 0, result.stderr
+    assert {r["plate"] for r in sightings(tmp_path / "s.csv")} == {str(PLATE_A), str(PLATE_B)}
+    assert lost in result.stderr and "Traceback" not in result.stderr
+    assert "0 record(s) posted to the webhook (2 not delivered)" in result.stderr

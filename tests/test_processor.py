@@ -124,15 +124,21 @@ class KeptVideo(ListSink):
         self.rows.append(frame)
 
 
-def test_anonymized_frames_hide_plates_while_found_and_for_the_hold_after(street, models):
-    config = load_config(None, {"overlay.anonymize": True, "overlay.anonymize_hold_s": 0.2})
+def anonymizing(models, hold_s, every_n_frames=2):
+    config = load_config(None, {"overlay.anonymize": True, "overlay.anonymize_hold_s": hold_s,
+                                "detection.every_n_frames": every_n_frames})
     video = KeptVideo()
-    proc = FrameProcessor(config, models[0], HeldChannel(models[1]), Outputs(video=video), Overlay(config.overlay),
-                          Stats(), live=False)
+    return FrameProcessor(config, models[0], HeldChannel(models[1]), Outputs(video=video), Overlay(config.overlay),
+                          Stats(), live=False), video
+
+
+def test_anonymized_frames_hide_plates_while_found_and_for_the_hold_after(street, models):
+    proc, video = anonymizing(models, 0.2)
     for i in range(31):
         proc.process(frame(street, i))
     for i in range(31, 45):  # the plate gone: its last place stays hidden for 0.2 s (6 frames)
         proc.process(frame(street, i, with_plate=False))
+    assert len(video.rows) == 45  # frame 44 was detected: nothing held
     changed = [bool(np.any(scene != frame(street, i, i < 31).image)) for i, scene in enumerate(video.rows)]
     assert all(changed[:31]), changed  # every frame, detected or coasted between detections
     assert changed[31] and not any(changed[38:]), changed
@@ -143,6 +149,20 @@ def test_anonymized_frames_hide_plates_while_found_and_for_the_hold_after(street
     for image in (street[0][5], street[1]):
         proc.process(Frame(image, 0, 0.0, 0.0, datetime.now(timezone.utc), "a.jpg", still=True))
     assert np.any(video.rows[-2] != street[0][5]) and np.array_equal(video.rows[-1], street[1])
+
+
+@pytest.mark.parametrize("every_n_frames", [2, 3])
+def test_a_plate_coming_into_view_between_detections_is_hidden_from_its_first_frame(street, models, every_n_frames):
+    # The plate appears in frame 7, between two detections (0, 2, 4, 6, 8 or 0, 3, 6, 9), and is
+    # found by the next: frame 7 is held until then and hides what it finds.
+    proc, video = anonymizing(models, 0.2, every_n_frames)
+    for i in range(16):
+        proc.process(frame(street, i, with_plate=i >= 7))
+        assert len(video.rows) == i + 1 - i % every_n_frames  # a frame after a detection waits for the next
+    proc.end_all()
+    assert len(video.rows) == 16  # the frames after the last detection, drawn at the end
+    changed = [bool(np.any(scene != frame(street, i, i >= 7).image)) for i, scene in enumerate(video.rows)]
+    assert changed == [False] * 7 + [True] * 9, changed
 
 
 def test_reads_are_rate_capped_in_media_time(street, models):
