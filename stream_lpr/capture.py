@@ -27,6 +27,7 @@ from stream_lpr.records import Frame
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".ts", ".mts", ".3gp"}
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 _TRUNCATION_TOLERANCE = 0.98  # decoded / declared frames below this: the file ended early
 
@@ -79,6 +80,13 @@ def open_source(spec: str, config: CaptureConfig, realtime: bool = False) -> Fra
     if realtime:
         return LiveSource(spec, config, lambda: PacedCapture(_open_file(path)), ends=True)
     return VideoFileSource(path)
+
+
+def videos_in(folder: Path) -> list[Path]:
+    """The video files of `folder` sorted by name (a dashcam names its segments by their start
+    time), leaving out hidden files (`._x.MP4`, which macOS writes beside each file it copies)."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
 
 
 def _open_file(path: Path) -> cv2.VideoCapture:

@@ -31,7 +31,6 @@ from stream_lpr.watchlist import WatchAlerts, load_watchlist  # noqa: E402
 
 log = logging.getLogger("stream_lpr")
 DEFAULT_CONFIG = "config.yaml"
-_VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm"}
 _PROG = "stream-lpr"
 
 
@@ -39,20 +38,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=_PROG,
         description="Real-time Japanese license plate recognition on a camera, stream, video file, "
-                    "image or folder of images. Writes one CSV row per vehicle sighting.",
+                    "image, or folder of images or videos. Writes one CSV row per vehicle sighting.",
         epilog="examples:\n"
                "  run_stream.py --source 0 --show                      webcam, live window (q quits)\n"
                "  run_stream.py --source rtsp://user:pw@cam/stream --csv sightings.csv\n"
                "  run_stream.py --source drive.mp4 --output annotated.mp4 --csv sightings.csv\n"
                "  run_stream.py --source photos/ --output annotated/ --csv plates.csv\n"
+               "  run_stream.py --source DCIM/Movie/ --output annotated/ --csv sightings.csv   a dashcam's card\n"
                "exit codes: 0 done or stopped by the user, 1 runtime error, 2 bad config or arguments",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--source", required=True,
-                        help="webcam index (0), rtsp:// or http(s):// URL, video file, image, or folder of images")
+                        help="webcam index (0), rtsp:// or http(s):// URL, video file, image, folder of images, or "
+                             "folder of videos (each in name order, into one CSV)")
     parser.add_argument("--config", default=DEFAULT_CONFIG,
                         help="YAML settings file (default: config.yaml; built-in defaults if that is absent)")
-    parser.add_argument("--output", help="annotated video file (.mp4); for image sources, a folder for annotated images")
+    parser.add_argument("--output", help="annotated video file (.mp4); for image sources, a folder for annotated images; "
+                                         "for a folder of videos, a folder for annotated videos of the same names")
     parser.add_argument("--csv", help="sightings CSV, one row per vehicle, flushed per row (cameras and streams "
                                       "append to it, files start it afresh: output.csv_mode)")
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
@@ -172,12 +174,16 @@ def build_watch(config: Config) -> WatchAlerts | None:
     return WatchAlerts(watchlist, w.quiet_s, w.command, w.possible_min)
 
 
-def check_outputs(config: Config, source) -> None:
-    """Argument mistakes that can be caught before the (slow) model loading."""
+def check_outputs(config: Config, source=None) -> None:
+    """Argument mistakes that can be caught before the (slow) model loading. `source` None: a
+    folder of videos."""
+    from stream_lpr.capture import VIDEO_SUFFIXES
+
     video = config.output.video
-    if video and source.info.still and Path(video).suffix.lower() in _VIDEO_SUFFIXES:
-        raise ConfigError(f"--output {video}: for an image source, --output is a folder "
-                          "for the annotated images, not a video file")
+    if video and Path(video).suffix.lower() in VIDEO_SUFFIXES and (source is None or source.info.still):
+        what = "a folder of videos, --output is a folder for the annotated videos" if source is None else \
+            "an image source, --output is a folder for the annotated images"
+        raise ConfigError(f"--output {video}: for {what}, not a video file")
     if config.output.webhook:
         from stream_lpr.sinks import check_webhook
 
@@ -256,8 +262,7 @@ class Progress:
 
 
 def run(args: argparse.Namespace) -> int:
-    from stream_lpr.capture import open_source
-    from stream_lpr.pipeline import run_pipeline
+    from stream_lpr.capture import open_source, videos_in
     from stream_lpr.sinks import check_display
 
     config_path = resolve_config_path(args.config)
@@ -265,10 +270,72 @@ def run(args: argparse.Namespace) -> int:
     watch = build_watch(config)
     if config.output.show:
         check_display()
+    folder = Path(args.source)
+    videos = videos_in(folder) if folder.is_dir() else []
+    if videos:
+        return _run_videos(args, config, config_path, watch, folder, videos)
     source = open_source(args.source, config.capture, realtime=args.realtime)
     try:
         check_outputs(config, source)
         detector, readers = load_models(config, config_path)
+    except BaseException:
+        source.close()
+        raise
+    stats = _process(args, config, source, detector, readers, watch)
+    if stats.error and not stats.stopped_by_user:
+        raise StreamLprError(stats.error)
+    return 0
+
+
+def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | None, watch: WatchAlerts | None,
+                folder: Path, videos: list[Path]) -> int:
+    """A folder of videos (a dashcam's card): each in name order as a run of its own (a track
+    does not cross from one file to the next), its rows into the one CSV, its annotated video
+    into the --output folder under its own name. A video that cannot be read is reported and
+    the rest are read; the run then ends with an error naming it."""
+    from stream_lpr.capture import IMAGE_SUFFIXES, open_source
+    from stream_lpr.config import with_overrides
+    from stream_lpr.errors import SourceError
+
+    check_outputs(config)
+    images = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+    if images:
+        log.warning("%s holds videos, so it is read as a folder of videos: its %d image(s) are left out", folder, images)
+    detector, readers = load_models(config, config_path)
+    failed, names, sightings = [], set(), 0
+    for k, path in enumerate(videos):
+        log.info("video %d of %d: %s", k + 1, len(videos), path.name)
+        overrides = {"csv_mode": "append"} if k else {}  # the first keeps output.csv_mode
+        if config.output.video:
+            name = path.stem + ".mp4" if path.stem + ".mp4" not in names else path.name + ".mp4"
+            names.add(name)
+            overrides["video"] = str(Path(config.output.video) / name)
+        try:
+            source = open_source(str(path), config.capture, realtime=args.realtime)
+        except SourceError as exc:
+            log.error("%s; going on with the next video", exc)
+            failed.append(path.name)
+            continue
+        stats = _process(args, with_overrides(config, "output", **overrides), source, detector, readers, watch)
+        sightings += stats.sightings
+        if stats.stopped_by_user:
+            return 0
+        if stats.error:
+            log.error("%s; going on with the next video", stats.error)
+            failed.append(path.name)
+    log.info("%d video(s) read, %d sightings in all", len(videos) - len(failed), sightings)
+    if failed:
+        raise StreamLprError(f"{len(failed)} of {len(videos)} videos in {folder} could not be read to the end "
+                             f"(their rows up to the fault are written): {', '.join(failed)}")
+    return 0
+
+
+def _process(args: argparse.Namespace, config: Config, source, detector, readers: list,
+             watch: WatchAlerts | None):
+    """Runs one opened source through the pipeline into the outputs `config` names; its Stats."""
+    from stream_lpr.pipeline import run_pipeline
+
+    try:
         outputs = build_outputs(config, source)
     except BaseException:
         source.close()
@@ -286,9 +353,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     _summary(stats, config)
-    if stats.error and not stats.stopped_by_user:
-        raise StreamLprError(stats.error)
-    return 0
+    return stats
 
 
 def _summary(stats, config: Config) -> None:

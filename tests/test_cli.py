@@ -78,6 +78,7 @@ def test_source_is_required():
     (["--source", "{video}", "--set", "models.refiner=/nonexistent/refiner.onnx"], 1, "models.refiner"),
     (["--source", "{video}", "--show"], 1, "--output"),
     (["--source", "{folder}", "--output", "out.mp4"], 2, "is a folder"),
+    (["--source", "{videos}", "--output", "out.mp4"], 2, "a folder for the annotated videos"),
     (["--source", "{video}", "--watchlist", "/nonexistent/watch.txt"], 2, "watchlist file not found"),
     (["--source", "{video}", "--csv", "s.csv", "--anonymize"], 2, "nothing is: give --output"),
     (["--source", "{video}", "--webhook", "localhost:8080/plates"], 2, "'output.webhook' must be an http:// or https://"),
@@ -93,10 +94,13 @@ def test_errors_are_one_line_with_an_exit_code(args, code, fragment, video):
     cv2.imwrite(str(folder / "a.png"), render_scene(two_plates(1), 1, SMALL)[0])
     badlist = video.parent / "bad.txt"
     badlist.write_text("品川 300 あ 12-34\n品川 300 あ 12-3\n", encoding="utf-8")
+    videos = video.parent / "videos"
+    videos.mkdir(exist_ok=True)
+    (videos / "a.mp4").write_bytes(video.read_bytes())
     goodlist = video.parent / "good.txt"
     goodlist.write_text("品川 300 あ 12-34\n", encoding="utf-8")
     args = [a.replace("{video}", str(video)).replace("{folder}", str(folder)).replace("{badlist}", str(badlist))
-            .replace("{goodlist}", str(goodlist)) for a in args]
+            .replace("{goodlist}", str(goodlist)).replace("{videos}", str(videos)) for a in args]
     result = run(CLI + args)
     line = one_line_error(result)
     assert result.returncode == code and fragment in line
@@ -116,6 +120,26 @@ def test_real_models_end_to_end_through_the_cli(tmp_path, video):
     assert result.returncode == 0, result.stderr
     # B left mid-video, A was in view to the end: B's row comes first
     assert [r["plate"] for r in sightings(tmp_path / "s.csv")] == [str(PLATE_B), str(PLATE_A)]
+
+
+def test_a_folder_of_videos_is_read_file_by_file_into_one_csv_and_an_output_folder(tmp_path, video):
+    # A dashcam's card: segments named by time, a thumbnail beside them, and one broken file.
+    card = tmp_path / "Movie"
+    card.mkdir()
+    for name in ("20261201_0800.MP4", "20261201_0801.mp4"):
+        (card / name).write_bytes(video.read_bytes())
+    (card / "20261201_0802.mp4").write_bytes(b"\0" * 4096)
+    cv2.imwrite(str(card / "20261201_0800.jpg"), render_scene(two_plates(1), 1, SMALL)[0])
+    result = run(CLI + ["--source", str(card), "--csv", str(tmp_path / "s.csv"), "--output", str(tmp_path / "out"),
+                        "--set", "tracking.lost_track_s=0.3"], timeout=300)
+    assert result.returncode == 1
+    assert "1 of 3 videos" in one_line_error(result) and "20261201_0802.mp4" in one_line_error(result)
+    assert "its 1 image(s) are left out" in result.stderr
+    rows = sightings(tmp_path / "s.csv")
+    assert sorted((Path(r["source"]).name, r["plate"]) for r in rows) == sorted(
+        (name, str(plate)) for name in ("20261201_0800.MP4", "20261201_0801.mp4") for plate in (PLATE_A, PLATE_B))
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["20261201_0800.mp4", "20261201_0801.mp4"]
+    assert all(playable_frames(p) == 60 for p in (tmp_path / "out").iterdir())
 
 
 def test_an_anonymized_video_keeps_its_rows_and_shows_no_plate(tmp_path, video):
