@@ -205,7 +205,9 @@ def build_outputs(config: Config, source):
         if out.video and source.info.still:
             outputs.images_dir = out.video
         elif out.video:
-            outputs.video = VideoSink(out.video, source.info.fps, out.video_codec, keep_earlier=source.info.live)
+            live = source.info.live
+            outputs.video = VideoSink(out.video, source.info.fps, out.video_codec, keep_earlier=live,
+                                      segment_s=60.0 * out.segment_minutes if live else 0.0)
         outputs.crops = CropSaver(out.save_crops) if out.save_crops else None
         outputs.webhook = WebhookPoster(out.webhook, out.webhook_timeout_s) if out.webhook else None
     except Exception:

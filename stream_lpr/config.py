@@ -109,6 +109,7 @@ class OutputConfig:
     csv_mode: str = _opt("auto", choices=("auto", "append", "overwrite"))
     video: str = ""
     video_codec: str = _opt("mp4v", choices=("mp4v", "avc1", "MJPG", "XVID"))
+    segment_minutes: float = _opt(10.0, 0.0, 1440.0)
     show: bool = False
     save_crops: str = ""
     log_unread: bool = False

@@ -14,9 +14,11 @@ import os
 import re
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -187,25 +189,36 @@ class CsvSink:
 def move_aside(path: Path, why: str) -> Path:
     """Renames `path` to `<stem>.<its modification time><suffix>` beside it, so that nothing
     written by an earlier run is overwritten; returns the new path."""
+    aside = _stamped(path)
+    log.warning("%s: %s, so it was moved to %s", path, why, aside)
+    return aside
+
+
+def _stamped(path: Path) -> Path:
+    """Renames `path` to `<stem>.<its modification time><suffix>`; returns the new path."""
     stamp = datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y%m%d-%H%M%S")
     aside, n = path.with_name(f"{path.stem}.{stamp}{path.suffix}"), 1
     while aside.exists():  # restarted twice within a second
         aside, n = path.with_name(f"{path.stem}.{stamp}-{n}{path.suffix}"), n + 1
     path.rename(aside)
-    log.warning("%s: %s, so it was moved to %s", path, why, aside)
     return aside
 
 
 class VideoSink:
     """Annotated video; opened at the first frame (its size), released playable on close.
     `keep_earlier`: an existing file at `path` (a camera's recording before a restart) is moved
-    aside (move_aside) instead of overwritten."""
+    aside (move_aside) instead of overwritten. `segment_s`: a camera's recording is closed every
+    this many seconds (of `clock`) and renamed as move_aside names it, and a new file begun at
+    `path`: an MP4 is playable only once closed, so a power cut loses one segment, not days."""
 
-    def __init__(self, path: str | Path, fps: float, codec: str = "mp4v", keep_earlier: bool = False) -> None:
+    def __init__(self, path: str | Path, fps: float, codec: str = "mp4v", keep_earlier: bool = False,
+                 segment_s: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.path = Path(path)
         self.fps = fps if fps and fps > 0 else 30.0
         self.codec = codec
+        self.segment_s, self._clock = segment_s, clock
         self._writer: cv2.VideoWriter | None = None
+        self._opened_at = 0.0
         self.frames = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,11 +232,18 @@ class VideoSink:
         for codec in dict.fromkeys([self.codec, "mp4v"]):
             writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*codec), self.fps, size)
             if writer.isOpened():
+                self._opened_at = self._clock()
                 return writer
             writer.release()
         raise StreamLprError(f"cannot open video writer for {self.path} (codec {self.codec})")
 
     def write(self, image: np.ndarray) -> None:
+        if self._writer is not None and self.segment_s and self._clock() - self._opened_at >= self.segment_s:
+            self.close()
+            try:
+                log.info("recording: a %g-minute segment closed as %s", self.segment_s / 60, _stamped(self.path))
+            except OSError as exc:
+                raise StreamLprError(f"cannot rename video segment {self.path}: {exc.strerror or exc}") from None
         if self._writer is None:
             self._writer = self._open((image.shape[1], image.shape[0]))
         self._writer.write(image)

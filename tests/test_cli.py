@@ -266,6 +266,11 @@ def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
     assert both[:len(first)] == first and {r["plate"] for r in both[len(first):]} == {str(PLATE_A), str(PLATE_B)}
     assert run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv")]).returncode == 0
     assert sorted(r["plate"] for r in sightings(tmp_path / "s.csv")) == sorted([str(PLATE_A), str(PLATE_B)])
+    # A camera's recording in segments (0.6 s here, of 2 s paced): each closed, set aside and playable.
+    assert run(CLI + ["--source", str(video), "--realtime", "--output", str(tmp_path / "seg.mp4"),
+                      "--set", "output.segment_minutes=0.01"]).returncode == 0
+    segments = list(tmp_path.glob("seg.*.mp4")) + [tmp_path / "seg.mp4"]
+    assert len(segments) >= 3 and all(playable_frames(p) > 0 for p in segments), segments
 
 
 class Receiver(BaseHTTPRequestHandler):

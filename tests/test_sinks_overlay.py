@@ -224,6 +224,24 @@ def test_a_live_recording_moves_the_earlier_one_aside(tmp_path):
     assert len(list(tmp_path.glob("cam*.mp4"))) == 3
 
 
+def test_a_live_recording_is_closed_and_set_aside_every_segment(tmp_path):
+    path, now = tmp_path / "cam.mp4", [0.0]
+    with VideoSink(path, fps=10, segment_s=3.0, clock=lambda: now[0]) as sink:
+        for k in range(10):  # a frame a second: segments of frames 0-2, 3-5, 6-8, and 9 still open
+            sink.write(np.full((48, 64, 3), 20 * k, np.uint8))
+            now[0] += 1.0
+        assert len(list(tmp_path.glob("cam.*.mp4"))) == 3
+    counts = []
+    # Each playable, set aside in order (within one second: cam.<time>.mp4, then -1, -2).
+    for segment in sorted(tmp_path.glob("cam.*.mp4"), key=lambda p: p.stat().st_mtime_ns) + [path]:
+        cap = cv2.VideoCapture(str(segment))
+        frames = []
+        while (read := cap.read())[0]:
+            frames.append(int(read[1].mean() / 20 + 0.5))
+        counts.append(frames)
+    assert counts == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+
+
 def test_rows_after_a_copy_and_truncate_start_at_the_files_start(tmp_path):
     # What logrotate's copytruncate does to a camera's CSV while the logger runs.
     path = tmp_path / "s.csv"
