@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--watchlist", metavar="FILE",
                         help="plates to watch for, one a line (`品川 300 あ 12-34  # note`, or `12-34`): "
                              "logged, drawn in red and marked in the CSV when seen")
+    parser.add_argument("--serve", metavar="[HOST:]PORT",
+                        help="show the annotated frames in a browser at http://HOST:PORT/ (a machine with no display; "
+                             "PORT alone: this machine only, 0.0.0.0:PORT: the network) (overrides output.serve)")
     parser.add_argument("--webhook", metavar="URL",
                         help="POST each sighting (the CSV row's columns) and each watchlist report to this http(s) "
                              "URL as JSON, from a background thread (overrides output.webhook)")
@@ -91,6 +94,7 @@ def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
         "output.video": args.output, "output.csv": args.csv, "output.show": args.show,
         "overlay.anonymize": args.anonymize,
         "output.save_crops": args.save_crops, "output.log_unread": args.log_unread, "output.webhook": args.webhook,
+        "output.serve": args.serve,
         "models.device": args.device, "models.detector": args.detector, "models.reader": args.reader,
         "workers.count": args.workers, "watchlist.file": args.watchlist,
     }
@@ -188,8 +192,13 @@ def check_outputs(config: Config, source=None) -> None:
         from stream_lpr.sinks import check_webhook
 
         check_webhook(config.output.webhook)
-    if config.overlay.anonymize and not (video or config.output.show):
-        raise ConfigError("--anonymize hides the plates in what is drawn, and nothing is: give --output (or --show)")
+    if config.output.serve:
+        from stream_lpr.preview import parse_address
+
+        parse_address(config.output.serve)
+    if config.overlay.anonymize and not (video or config.output.show or config.output.serve):
+        raise ConfigError("--anonymize hides the plates in what is drawn, and nothing is: give --output "
+                          "(or --show, --serve)")
 
 
 def build_outputs(config: Config, source):
@@ -210,6 +219,10 @@ def build_outputs(config: Config, source):
                                       segment_s=60.0 * out.segment_minutes if live else 0.0)
         outputs.crops = CropSaver(out.save_crops) if out.save_crops else None
         outputs.webhook = WebhookPoster(out.webhook, out.webhook_timeout_s) if out.webhook else None
+        if out.serve:
+            from stream_lpr.preview import WebPreview
+
+            outputs.preview = WebPreview(out.serve)
     except Exception:
         outputs.close()
         raise

@@ -114,6 +114,7 @@ class OutputConfig:
     save_crops: str = ""
     log_unread: bool = False
     webhook: str = ""
+    serve: str = ""
     webhook_timeout_s: float = _opt(5.0, 0.1, 120.0)
 
 

@@ -344,6 +344,8 @@ def run_pipeline(config: Config, source: FrameSource, detector, readers: list, o
         outputs = replace(outputs, webhook=_BackgroundWebhook(outputs.webhook, stats))
     processor = FrameProcessor(config, detector, _QueueChannel(link, live, stop), outputs, overlay, stats, live,
                                watch)
+    if outputs.preview is not None:
+        threading.Thread(target=outputs.preview.serve_forever, name="preview", daemon=True).start()
     with _SignalStop(stop, stats):
         grabber.start()
         for worker in workers:

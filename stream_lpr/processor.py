@@ -21,6 +21,7 @@ from stream_lpr.anonymize import PlateHider
 from stream_lpr.config import Config
 from stream_lpr.overlay import HudStats, Overlay
 from stream_lpr.plate_format import FieldScores
+from stream_lpr.preview import WebPreview
 from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
 from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, Sighting, TrackedPlate
 from stream_lpr.rectify import rectify, vehicle_view
@@ -97,13 +98,14 @@ class Outputs:
     crops: CropSaver | None = None
     images_dir: str | None = None  # still-image sources: annotated images go here
     webhook: WebhookPoster | None = None  # each sighting and watchlist report as JSON (pipeline.py: from a thread)
+    preview: WebPreview | None = None  # the drawn frames for a browser (pipeline.py serves it from a thread)
 
     @property
     def draws(self) -> bool:
-        return self.video is not None or self.window is not None or self.images_dir is not None
+        return any(sink is not None for sink in (self.video, self.window, self.images_dir, self.preview))
 
     def close(self) -> None:
-        for sink in (self.csv, self.video, self.window, self.webhook):
+        for sink in (self.csv, self.video, self.window, self.webhook, self.preview):
             if sink is not None:
                 sink.close()
 
@@ -361,6 +363,8 @@ class FrameProcessor:
             _write_image(out.images_dir, frame.source, scene)
         if out.window is not None:
             quit_requested = out.window.show(scene)
+        if out.preview is not None:
+            out.preview.show(scene)
         self.stats.add_time("output", time.perf_counter() - start)
         return quit_requested
 

@@ -271,7 +271,7 @@ def check_display() -> None:
     The probe runs in a child process: with an unreachable DISPLAY, OpenCV's Qt backend
     aborts the whole process instead of raising, which would lose the run without a word.
     """
-    hint = "use --output annotated.mp4 to save the annotated video instead"
+    hint = "use --serve 0.0.0.0:8080 to watch it in a browser, or --output annotated.mp4 to save it"
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         raise DisplayError(f"--show needs a display but none is available (DISPLAY is not set); {hint}")
     try:

@@ -6,12 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from helpers import PLATE_A, PLATE_B
@@ -81,6 +85,7 @@ def test_source_is_required():
     (["--source", "{videos}", "--output", "out.mp4"], 2, "a folder for the annotated videos"),
     (["--source", "{video}", "--watchlist", "/nonexistent/watch.txt"], 2, "watchlist file not found"),
     (["--source", "{video}", "--csv", "s.csv", "--anonymize"], 2, "nothing is: give --output"),
+    (["--source", "{video}", "--serve", "localhost:99999"], 2, "'output.serve' must be PORT or HOST:PORT"),
     (["--source", "{video}", "--webhook", "localhost:8080/plates"], 2, "'output.webhook' must be an http:// or https://"),
     (["--source", "{video}", "--webhook", "ftp://me:hunter2@127.0.0.1/x"], 2, "'ftp://me:***@127.0.0.1/x'"),
     (["--source", "{video}", "--watchlist", "{badlist}"], 2, "bad.txt line 2: '12-3' is not a designation number"),
@@ -335,3 +340,34 @@ def test_a_webhook_that_refuses_or_is_down_loses_no_csv_row_and_says_so(tmp_path
     assert {r["plate"] for r in sightings(tmp_path / "s.csv")} == {str(PLATE_A), str(PLATE_B)}
     assert lost in result.stderr and "Traceback" not in result.stderr
     assert "0 record(s) posted to the webhook (2 not delivered)" in result.stderr
+
+
+def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video):
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "no_proxy": "*"}
+    proc = subprocess.Popen(CLI + ["--source", str(long_video), "--realtime", "--serve", f"127.0.0.1:{port}",
+                                   "--csv", str(tmp_path / "s.csv"), "--no-progress"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url, page, deadline = f"http://127.0.0.1:{port}", None, time.monotonic() + 120
+    while page is None and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            page = urllib.request.urlopen(url + "/", timeout=5).read()
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)  # the models are still loading
+    assert page is not None and b"/stream.mjpg" in page, proc.communicate()
+    snapshot = urllib.request.urlopen(url + "/snapshot.jpg", timeout=30).read()
+    with urllib.request.urlopen(url + "/stream.mjpg", timeout=30) as stream:
+        assert stream.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=frame"
+        assert stream.readline() == b"--frame\r\n" and stream.readline() == b"Content-Type: image/jpeg\r\n"
+        length = int(stream.readline().split(b":")[1])
+        stream.readline()
+        streamed = stream.read(length)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    for data in (snapshot, streamed):  # whole frames of the video
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == (SMALL[1], SMALL[0], 3)
+    assert f"preview: open http://127.0.0.1:{port}/ in a browser" in err
