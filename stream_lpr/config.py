@@ -113,8 +113,8 @@ class OutputConfig:
     show: bool = False
     save_crops: str = ""
     log_unread: bool = False
-    webhook: str = ""
     serve: str = ""
+    webhook: str = ""
     webhook_timeout_s: float = _opt(5.0, 0.1, 120.0)
 
 

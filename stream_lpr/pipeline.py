@@ -231,6 +231,7 @@ class _BackgroundWebhook:
         self._records: queue.Queue = queue.Queue(_WEBHOOK_QUEUE)
         self._closing, self._abort = threading.Event(), threading.Event()
         self._failing = False
+        self._counting = threading.Lock()  # losses are counted here and in the main thread (a full queue)
         self._thread = threading.Thread(target=self._run, name="webhook", daemon=True)
         self._thread.start()
 
@@ -284,7 +285,8 @@ class _BackgroundWebhook:
             return True
 
     def _lost(self, count: int, why: str) -> None:
-        self.stats.webhook_lost += count
+        with self._counting:
+            self.stats.webhook_lost += count
         log.warning("webhook: %d record(s) not delivered to %s: %s", count, self.poster.name, why)
 
     def close(self) -> None:

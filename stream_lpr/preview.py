@@ -1,7 +1,9 @@
 """The drawn frames in a browser (--serve), for a camera on a machine with no display.
 
 `/` is a page showing `/stream.mjpg`, an MJPEG stream of the frames as drawn (at most
-_STREAM_FPS a second); `/snapshot.jpg` is the newest frame. The main thread only hands each
+_STREAM_FPS a second), and under it the newest sightings and watchlist reports, from
+`/sightings.json` (the webhook's records, newest first); `/snapshot.jpg` is the newest frame.
+The main thread only hands each
 drawn frame over (`show`); a frame is JPEG-encoded once, by the first client thread that wants
 it, and only while someone watches. pipeline.py runs `serve_forever` in its own thread;
 http.server serves each client in a thread of its own.
@@ -9,10 +11,12 @@ http.server serves each client in a thread of its own.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
@@ -27,8 +31,23 @@ _JPEG_QUALITY = 80
 _WAIT_S = 1.0  # how long a client thread waits for a new frame before checking for the end
 _FIRST_FRAME_S = 10.0  # how long /snapshot.jpg waits for the first frame
 _ADDRESS = re.compile(r"(?:(?P<host>\[[0-9A-Fa-f:]+\]|[A-Za-z0-9.\-]+):)?(?P<port>\d{1,5})")
-_PAGE = (b"<!doctype html><title>stream_lpr</title><body style='margin:0;background:#111'>"
-         b"<img src='/stream.mjpg' style='display:block;max-width:100%;max-height:100vh;margin:auto'>")
+_RECENT = 100  # sightings and reports kept for the page
+_PAGE = """<!doctype html><meta charset="utf-8"><title>stream_lpr</title>
+<style>body{margin:0;background:#111;color:#ddd;font:14px sans-serif}img{display:block;max-width:100%;
+max-height:80vh;margin:auto}table{margin:8px auto;border-collapse:collapse}td,th{padding:2px 10px}
+tr.watchlist{background:#a00;color:#fff}</style>
+<img src="/stream.mjpg"><table><thead><tr><th>seen (UTC)</th><th>plate</th><th>type</th><th>confidence</th>
+<th>direction</th><th>watchlist</th></tr></thead><tbody id="rows"></tbody></table>
+<script>
+function cell(text){const td=document.createElement("td");td.textContent=text??"";return td}
+async function update(){
+  try{const records=await (await fetch("/sightings.json")).json();const rows=document.getElementById("rows");
+    rows.replaceChildren(...records.map(r=>{const tr=document.createElement("tr");tr.className=r.event;
+      const watched=r.event=="watchlist"?`${r.match} ${r.listed} (${r.note})`:r.watchlist;
+      [r.seen_at_utc??`${r.seconds} s`,r.plate,r.plate_type,r.confidence,r.direction,watched].forEach(v=>tr.append(cell(v)));
+      return tr}))}catch(e){}}
+update();setInterval(update,2000);
+</script>""".encode("utf-8")
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -56,7 +75,19 @@ class WebPreview:
         self._jpeg: tuple[int, bytes] | None = None  # the newest frame encoded, once
         self._encoding = threading.Lock()
         self._serving = threading.Event()
+        self._recent: deque[dict] = deque(maxlen=_RECENT)
+        self._recent_lock = threading.Lock()
         self.closed = False
+
+    def add(self, record: dict) -> None:
+        """A sighting or watchlist report for the page (sinks.sighting_record, alert_record)."""
+        with self._recent_lock:
+            self._recent.appendleft(record)
+
+    def recent(self) -> bytes:
+        """The newest records first, as JSON."""
+        with self._recent_lock:
+            return json.dumps(list(self._recent), ensure_ascii=False).encode("utf-8")
 
     def show(self, image: np.ndarray) -> bool:
         """Hands over a drawn frame (never changed after). Never asks to quit: a browser cannot."""
@@ -108,6 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(503, "text/plain", b"no frame yet")
                 else:
                     self._send(200, "image/jpeg", frame[1])
+            elif path == "/sightings.json":
+                self._send(200, "application/json; charset=utf-8", self.preview.recent())
             elif path == "/stream.mjpg":
                 self._stream()
             else:

@@ -51,8 +51,8 @@ class Stats:
     failed_reads: int = 0
     sightings: int = 0
     alerts: int = 0  # watchlist plates reported
-    webhook_posted: int = 0  # records the webhook server took (pipeline.py's poster thread writes these two)
-    webhook_lost: int = 0  # records refused, dropped from a full queue, or left unsent at the end
+    webhook_posted: int = 0  # records the webhook server took (pipeline.py's poster thread)
+    webhook_lost: int = 0  # records refused, dropped from a full queue, or left unsent (either thread, under a lock)
     possible_alerts: int = 0  # plates reported as possibly a watched one (Watchlist.likely)
     frame_interval_s: float = 0.0  # smoothed seconds between processed frames
     stage_ms: Counter = field(default_factory=Counter)  # summed milliseconds per stage
@@ -153,12 +153,12 @@ class FrameProcessor:
             start = time.perf_counter()
             found = self.detector.detect(frame.image, still=frame.still)
             detections = found.inside(self.config.detection.roi, frame.image.shape)
-            detected = time.perf_counter()
-            self.stats.add_time("detect", detected - start)
+            found_at = time.perf_counter()
+            self.stats.add_time("detect", found_at - start)
             if self.hider is not None:  # hidden outside the region of interest too
                 self.hider.found(frame, found.corners)
             tracked = self._track(frame, detections)
-            self.stats.add_time("track", time.perf_counter() - detected)
+            self.stats.add_time("track", time.perf_counter() - found_at)
         else:  # drawn where the tracks are heading; nothing read, nothing counted as seen
             tracked = self.tracker.coast(frame.index)
         self.collect_results()
@@ -201,8 +201,7 @@ class FrameProcessor:
                         alert.entry.display(), alert.entry.note, alert.plate, 100 * alert.probability,
                         alert.track_id, alert.at_s, alert.source)
         self.watch.notify(alert)
-        if self.outputs.webhook is not None:
-            self.outputs.webhook.send(alert_record(alert))
+        self._publish(alert_record(alert))
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
         found = np.asarray(detections.xyxy), np.asarray(detections.confidence), np.asarray(detections.corners)
@@ -312,9 +311,15 @@ class FrameProcessor:
             sighting = replace(sighting, crop_path=crop_path, vehicle_path=vehicle_path)
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
-        if self.outputs.webhook is not None:
-            self.outputs.webhook.send(sighting_record(sighting))
+        self._publish(sighting_record(sighting))
         self.stats.sightings += 1
+
+    def _publish(self, record: dict) -> None:
+        """A sighting or watchlist report, as JSON, to the webhook and the browser page."""
+        if self.outputs.webhook is not None:
+            self.outputs.webhook.send(record)
+        if self.outputs.preview is not None:
+            self.outputs.preview.add(record)
 
     def _watch_ended(self, track_id: int, sighting: Sighting, scores: FieldScores | None) -> Sighting:
         """The ended track's sighting marked if its plate is watched, and reported now if its

@@ -92,7 +92,8 @@ class WebhookPoster:
         if parts.username is not None:  # https://user:password@host/...: urllib wants it as a header
             login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
             self._headers["Authorization"] = "Basic " + base64.b64encode(login.encode("utf-8")).decode("ascii")
-            host = parts.hostname + (f":{parts.port}" if parts.port else "")
+            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname  # IPv6 keeps its brackets
+            host += f":{parts.port}" if parts.port else ""
             parts = parts._replace(netloc=host)
         self._url = urllib.parse.urlunsplit(parts)
 

@@ -348,7 +348,8 @@ def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video
         port = probe.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "no_proxy": "*"}
     proc = subprocess.Popen(CLI + ["--source", str(long_video), "--realtime", "--serve", f"127.0.0.1:{port}",
-                                   "--csv", str(tmp_path / "s.csv"), "--no-progress"],
+                                   "--csv", str(tmp_path / "s.csv"), "--no-progress",
+                                   "--set", "tracking.lost_track_s=0.3"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url, page, deadline = f"http://127.0.0.1:{port}", None, time.monotonic() + 120
     while page is None and time.monotonic() < deadline and proc.poll() is None:
@@ -364,6 +365,11 @@ def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video
         length = int(stream.readline().split(b":")[1])
         stream.readline()
         streamed = stream.read(length)
+    assert b"/sightings.json" in page
+    posted = []  # B leaves the view at frame 39 and its track ends 0.3 s later: its row, on the page
+    while not any(r["event"] == "sighting" and r["plate"] == str(PLATE_B) for r in posted) and proc.poll() is None:
+        posted = json.loads(urllib.request.urlopen(url + "/sightings.json", timeout=30).read().decode("utf-8"))
+        time.sleep(0.2)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -371,3 +377,6 @@ def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video
         image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         assert image.shape == (SMALL[1], SMALL[0], 3)
     assert f"preview: open http://127.0.0.1:{port}/ in a browser" in err
+    rows = [r for r in posted if r["plate"] == str(PLATE_B)]  # a busy machine may break its track: 2 rows
+    assert rows and all(r["event"] == "sighting" and r["number"] == PLATE_B.number and len(r["box"]) == 4
+                        for r in rows)
