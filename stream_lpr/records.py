@@ -6,7 +6,7 @@ alone with hand-made records.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -92,6 +92,9 @@ class Verdict:
     confidence: float  # weakest known field's voted probability; 0 if nothing is known
     reads: int
     stable: bool
+    # The voted probability of each field's winner (region, class_number, kana, number, plate_type),
+    # known or not: which field of a plate is in doubt. Empty before the first read.
+    field_confidence: dict[str, float] = field(default_factory=dict)
 
     @property
     def readable(self) -> bool:

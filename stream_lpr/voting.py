@@ -193,7 +193,7 @@ class PlateVoter:
         known_confs = [confs[n] for n in _TEXT_FIELDS if known[n]]
         return Verdict(text=text, **values, plate_type=plate_type,
                        confidence=min(known_confs) if known_confs else 0.0,
-                       reads=votes.reads, stable=stable)
+                       reads=votes.reads, stable=stable, field_confidence={n: float(confs[n]) for n in FIELDS})
 
 
 def _voted(votes: _TrackVotes) -> pf.FieldScores:

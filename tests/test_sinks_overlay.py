@@ -15,13 +15,15 @@ from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_di
 
 HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,class_number,"
           "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path,"
-          "watchlist_match")
+          "watchlist_match,region_confidence,class_number_confidence,kana_confidence,number_confidence,"
+          "plate_type_confidence")
 
 
 def verdict(text=PLATE_A, stable=True):
     fields = (text.region, text.class_number, text.kana, text.number) if text else (None,) * 4
+    confidence = dict(zip(("region", "class_number", "kana", "number", "plate_type"), (0.97, 0.91, 0.99, 1.0, 0.95)))
     return Verdict(text, *fields, text.plate_type if text else "unknown", 0.91 if text else 0.0,
-                   5 if text else 0, stable)
+                   5 if text else 0, stable, confidence if text else {})
 
 
 def sighting(v=None, crop=None, vehicle=None):
@@ -45,7 +47,9 @@ def test_csv_rows_are_flushed_one_by_one(tmp_path):
         "class_number": "300", "kana": "あ", "number": "12-34", "plate_type": "private",
         "confidence": "0.910", "reads": "5", "x1": "10", "y1": "20", "x2": "110", "y2": "71",
         "crop_path": "", "seen_at_utc": "2025-05-01T12:00:00.000+00:00", "direction": "",
-        "watchlist": "", "vehicle_path": "", "watchlist_match": "",
+        "watchlist": "", "vehicle_path": "", "watchlist_match": "", "region_confidence": "0.970",
+        "class_number_confidence": "0.910", "kana_confidence": "0.990", "number_confidence": "1.000",
+        "plate_type_confidence": "0.950",
     }]
     sink.close()
 
@@ -55,6 +59,7 @@ def test_csv_unread_row_has_empty_plate(tmp_path):
         sink.write(sighting(verdict(None, False)))
     row = next(csv.DictReader((tmp_path / "s.csv").open(encoding="utf-8")))
     assert row["plate"] == "" and row["region"] == "" and row["plate_type"] == "unknown" and row["reads"] == "0"
+    assert row["region_confidence"] == row["number_confidence"] == ""  # never read: no probability at all
 
 
 def test_video_sink_writes_a_playable_file(tmp_path):

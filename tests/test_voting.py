@@ -91,6 +91,12 @@ def test_partial_result_number_known_region_not():
     assert verdict.region is None and verdict.text is None and not verdict.stable
     assert verdict.number == "12-34" and verdict.kana == "あ" and verdict.readable
     assert verdict.display() == "? 300 あ 12-34"
+    # Every field keeps its probability, the unknown region's too (flat: 1 in 138); the plate's
+    # confidence is the least of the known ones.
+    confidence = verdict.field_confidence
+    assert set(confidence) == {"region", "class_number", "kana", "number", "plate_type"}
+    assert confidence["region"] == pytest.approx(1 / len(pf.REGIONS), rel=1e-3)
+    assert verdict.confidence == min(confidence[f] for f in ("class_number", "kana", "number"))
 
 
 def test_confident_reads_outweigh_unsure_ones():
