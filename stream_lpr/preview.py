@@ -1,8 +1,9 @@
 """The drawn frames in a browser (--serve), for a camera on a machine with no display.
 
 `/` is a page showing `/stream.mjpg`, an MJPEG stream of the frames as drawn (at most
-_STREAM_FPS a second), and under it the newest sightings and watchlist reports, from
-`/sightings.json` (the webhook's records, newest first); `/snapshot.jpg` is the newest frame.
+_STREAM_FPS a second), and under it the newest sightings, each with its best plate crop
+(`/crops/<n>.jpg`), and watchlist reports, from `/sightings.json` (the webhook's records, newest
+first); `/snapshot.jpg` is the newest frame.
 The main thread only hands each
 drawn frame over (`show`); a frame is JPEG-encoded once, by the first client thread that wants
 it, and only while someone watches. pipeline.py runs `serve_forever` in its own thread;
@@ -36,14 +37,16 @@ _PAGE = """<!doctype html><meta charset="utf-8"><title>stream_lpr</title>
 <style>body{margin:0;background:#111;color:#ddd;font:14px sans-serif}img{display:block;max-width:100%;
 max-height:80vh;margin:auto}table{margin:8px auto;border-collapse:collapse}td,th{padding:2px 10px}
 tr.watchlist{background:#a00;color:#fff}</style>
-<img src="/stream.mjpg"><table><thead><tr><th>seen (UTC)</th><th>plate</th><th>type</th><th>confidence</th>
+<img src="/stream.mjpg"><table><thead><tr><th></th><th>seen (UTC)</th><th>plate</th><th>type</th><th>confidence</th>
 <th>direction</th><th>watchlist</th></tr></thead><tbody id="rows"></tbody></table>
 <script>
 function cell(text){const td=document.createElement("td");td.textContent=text??"";return td}
+function crop(src){const td=document.createElement("td");if(src){const img=document.createElement("img");
+  img.src=src;img.height=32;td.append(img)}return td}
 async function update(){
   try{const records=await (await fetch("/sightings.json")).json();const rows=document.getElementById("rows");
     rows.replaceChildren(...records.map(r=>{const tr=document.createElement("tr");tr.className=r.event;
-      const watched=r.event=="watchlist"?`${r.match} ${r.listed} (${r.note})`:r.watchlist;
+      const watched=r.event=="watchlist"?`${r.match} ${r.listed} (${r.note})`:r.watchlist;tr.append(crop(r.crop));
       [r.seen_at_utc??`${r.seconds} s`,r.plate,r.plate_type,r.confidence,r.direction,watched].forEach(v=>tr.append(cell(v)));
       return tr}))}catch(e){}}
 update();setInterval(update,2000);
@@ -75,19 +78,28 @@ class WebPreview:
         self._jpeg: tuple[int, bytes] | None = None  # the newest frame encoded, once
         self._encoding = threading.Lock()
         self._serving = threading.Event()
-        self._recent: deque[dict] = deque(maxlen=_RECENT)
+        self._recent: deque[tuple[dict, bytes | None]] = deque(maxlen=_RECENT)  # (record, its crop as JPEG)
         self._recent_lock = threading.Lock()
+        self._added = 0
         self.closed = False
 
-    def add(self, record: dict) -> None:
-        """A sighting or watchlist report for the page (sinks.sighting_record, alert_record)."""
+    def add(self, record: dict, crop: np.ndarray | None = None) -> None:
+        """A sighting (with its best plate crop) or watchlist report for the page
+        (sinks.sighting_record, alert_record). The crop, 128 x 64, is encoded here: 0.1 ms."""
+        jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() if crop is not None else None
         with self._recent_lock:
-            self._recent.appendleft(record)
+            self._added += 1
+            self._recent.appendleft(({**record, "crop": f"/crops/{self._added}.jpg" if jpeg else None}, jpeg))
 
     def recent(self) -> bytes:
         """The newest records first, as JSON."""
         with self._recent_lock:
-            return json.dumps(list(self._recent), ensure_ascii=False).encode("utf-8")
+            return json.dumps([record for record, _ in self._recent], ensure_ascii=False).encode("utf-8")
+
+    def crop(self, path: str) -> bytes | None:
+        """The JPEG a record's `crop` names, while the record is among the newest."""
+        with self._recent_lock:
+            return next((jpeg for record, jpeg in self._recent if record["crop"] == path), None)
 
     def show(self, image: np.ndarray) -> bool:
         """Hands over a drawn frame (never changed after). Never asks to quit: a browser cannot."""
@@ -141,6 +153,8 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(200, "image/jpeg", frame[1])
             elif path == "/sightings.json":
                 self._send(200, "application/json; charset=utf-8", self.preview.recent())
+            elif path.startswith("/crops/") and (jpeg := self.preview.crop(path)) is not None:
+                self._send(200, "image/jpeg", jpeg)
             elif path == "/stream.mjpg":
                 self._stream()
             else:

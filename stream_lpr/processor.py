@@ -311,15 +311,16 @@ class FrameProcessor:
             sighting = replace(sighting, crop_path=crop_path, vehicle_path=vehicle_path)
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
-        self._publish(sighting_record(sighting))
+        self._publish(sighting_record(sighting), sighting.best_crop)
         self.stats.sightings += 1
 
-    def _publish(self, record: dict) -> None:
-        """A sighting or watchlist report, as JSON, to the webhook and the browser page."""
+    def _publish(self, record: dict, crop: np.ndarray | None = None) -> None:
+        """A sighting or watchlist report, as JSON, to the webhook and the browser page (which
+        also shows a sighting's best crop)."""
         if self.outputs.webhook is not None:
             self.outputs.webhook.send(record)
         if self.outputs.preview is not None:
-            self.outputs.preview.add(record)
+            self.outputs.preview.add(record, crop)
 
     def _watch_ended(self, track_id: int, sighting: Sighting, scores: FieldScores | None) -> Sighting:
         """The ended track's sighting marked if its plate is watched, and reported now if its

@@ -370,6 +370,8 @@ def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video
     while not any(r["event"] == "sighting" and r["plate"] == str(PLATE_B) for r in posted) and proc.poll() is None:
         posted = json.loads(urllib.request.urlopen(url + "/sightings.json", timeout=30).read().decode("utf-8"))
         time.sleep(0.2)
+    crops = [urllib.request.urlopen(url + r["crop"], timeout=30).read()  # B's best crop, as the page shows it
+             for r in posted if r["plate"] == str(PLATE_B)][:1]
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
@@ -380,3 +382,4 @@ def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video
     rows = [r for r in posted if r["plate"] == str(PLATE_B)]  # a busy machine may break its track: 2 rows
     assert rows and all(r["event"] == "sighting" and r["number"] == PLATE_B.number and len(r["box"]) == 4
                         for r in rows)
+    assert [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape for data in crops] == [(64, 128, 3)]
