@@ -224,7 +224,8 @@ class _BackgroundWebhook:
     slow or dead server never holds up the video. A record the server cannot take now (no
     connection, a 5xx) is posted again after 1 s, doubling to 30 s, before the ones after it;
     one it refuses (a 4xx) is dropped. At most _WEBHOOK_QUEUE wait (the oldest is dropped past
-    that); the end of the run gives the rest _WEBHOOK_DRAIN_S. Every loss is counted and logged."""
+    that); the end of the run gives the rest _WEBHOOK_DRAIN_S (a failing server one more try).
+    Every loss is counted and logged."""
 
     def __init__(self, poster: WebhookPoster, stats: Stats) -> None:
         self.poster, self.stats = poster, stats
@@ -290,11 +291,10 @@ class _BackgroundWebhook:
         log.warning("webhook: %d record(s) not delivered to %s: %s", count, self.poster.name, why)
 
     def close(self) -> None:
-        """Posts what is queued, for up to _WEBHOOK_DRAIN_S."""
-        if self._failing and self._records.qsize():
-            log.info("webhook: %d record(s) still to post; trying for %g s", self._records.qsize(), _WEBHOOK_DRAIN_S)
+        """Posts what is queued, for up to _WEBHOOK_DRAIN_S; a server that is failing now gets
+        one more try, not the whole wait (a folder of videos would wait that long per file)."""
         self._closing.set()
-        self._thread.join(_WEBHOOK_DRAIN_S)
+        self._thread.join(_WEBHOOK_DRAIN_S if not self._failing else _WEBHOOK_RETRY_S[0])
         if self._thread.is_alive():
             self._abort.set()
             self._thread.join(_JOIN_S)
