@@ -222,7 +222,7 @@ def build_outputs(config: Config, source):
         if out.serve:
             from stream_lpr.preview import WebPreview
 
-            outputs.preview = WebPreview(out.serve)
+            outputs.preview = WebPreview(out.serve, listed=not config.overlay.anonymize)
     except Exception:
         outputs.close()
         raise

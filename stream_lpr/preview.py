@@ -56,15 +56,16 @@ update();setInterval(update,2000);
 def parse_address(address: str) -> tuple[str, int]:
     """`8080` (this machine only), `0.0.0.0:8080` (every interface) or `host:port`."""
     match = _ADDRESS.fullmatch(address.strip())
-    if not match or not 0 < int(match["port"]) < 65536:
+    if not match or int(match["port"]) > 65535:  # 0: any free port (tests)
         raise ConfigError(f"config key 'output.serve' must be PORT or HOST:PORT (8080, 0.0.0.0:8080), got {address!r}")
     return (match["host"] or "127.0.0.1").strip("[]"), int(match["port"])
 
 
 class WebPreview:
-    """Serves the frames given to `show`; binds its address at once (StreamLprError if taken)."""
+    """Serves the frames given to `show`; binds its address at once (StreamLprError if taken).
+    `listed`: False lists no sightings (overlay.anonymize: the page shows no plate at all)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, listed: bool = True) -> None:
         host, port = parse_address(address)
         handler = type("Handler", (_Handler,), {"preview": self})
         try:
@@ -81,11 +82,14 @@ class WebPreview:
         self._recent: deque[tuple[dict, bytes | None]] = deque(maxlen=_RECENT)  # (record, its crop as JPEG)
         self._recent_lock = threading.Lock()
         self._added = 0
+        self.listed = listed
         self.closed = False
 
     def add(self, record: dict, crop: np.ndarray | None = None) -> None:
         """A sighting (with its best plate crop) or watchlist report for the page
         (sinks.sighting_record, alert_record). The crop, 128 x 64, is encoded here: 0.1 ms."""
+        if not self.listed:
+            return
         jpeg = cv2.imencode(".jpg", crop, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes() if crop is not None else None
         with self._recent_lock:
             self._added += 1

@@ -1,5 +1,8 @@
 import csv
+import json
 import os
+import threading
+import urllib.request
 from datetime import datetime, timezone
 
 import cv2
@@ -11,7 +14,8 @@ from stream_lpr.config import OverlayConfig
 from stream_lpr.errors import DisplayError
 from stream_lpr.overlay import HudStats, LabelRenderer, Overlay, find_cjk_font, paste
 from stream_lpr.records import Sighting, TrackedPlate, Verdict
-from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_display
+from stream_lpr.preview import WebPreview
+from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_display, sighting_record
 
 HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,class_number,"
           "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path,"
@@ -270,3 +274,24 @@ def test_hidden_plates_are_a_coarse_mosaic_over_their_grown_box_and_nothing_else
     # Blocks a quarter of the plate's width: 25 x 25 px of one colour each.
     block = scene[125:150, 175:200].reshape(-1, 3)
     assert (block == block[0]).all() and not (scene[125:150, 200:225] == block[0]).all()
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_the_browser_page_lists_sightings_with_their_crops_unless_anonymized(listed):
+    preview = WebPreview("127.0.0.1:0", listed=listed)
+    threading.Thread(target=preview.serve_forever, daemon=True).start()
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never through a proxy
+    try:
+        crop = np.full((64, 128, 3), 200, np.uint8)
+        preview.add(sighting_record(sighting()), crop)
+        records = json.loads(opener.open(preview.address + "sightings.json", timeout=10).read().decode("utf-8"))
+        if not listed:  # --anonymize: no plate, not even as text
+            assert records == []
+            return
+        [record] = records
+        assert record["plate"] == str(PLATE_A) and record["crop"] == "/crops/1.jpg"
+        jpeg = opener.open(preview.address + "crops/1.jpg", timeout=10).read()
+        image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        assert image.shape == crop.shape and abs(float(image.mean()) - 200) < 2
+    finally:
+        preview.close()
