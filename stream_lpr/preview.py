@@ -128,7 +128,7 @@ class WebPreview:
             number, image = self._frame
         with self._encoding:
             if self._jpeg is None or self._jpeg[0] != number:
-                ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])
+                data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, _JPEG_QUALITY])[1]
                 self._jpeg = (number, data.tobytes())
             return self._jpeg
 

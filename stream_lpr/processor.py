@@ -17,7 +17,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from stream_lpr.anonymize import PlateHider
+from stream_lpr.anonymize import HiddenFrame, PlateHider
 from stream_lpr.config import Config
 from stream_lpr.overlay import HudStats, Overlay
 from stream_lpr.plate_format import FieldScores
@@ -99,6 +99,11 @@ class Outputs:
     images_dir: str | None = None  # still-image sources: annotated images go here
     webhook: WebhookPoster | None = None  # each sighting and watchlist report as JSON (pipeline.py: from a thread)
     preview: WebPreview | None = None  # the drawn frames for a browser (pipeline.py serves it from a thread)
+
+    @property
+    def publishes(self) -> bool:
+        """Sightings and watchlist reports go out as JSON records (sinks.sighting_record)."""
+        return self.webhook is not None or self.preview is not None
 
     @property
     def draws(self) -> bool:
@@ -201,7 +206,8 @@ class FrameProcessor:
                         alert.entry.display(), alert.entry.note, alert.plate, 100 * alert.probability,
                         alert.track_id, alert.at_s, alert.source)
         self.watch.notify(alert)
-        self._publish(alert_record(alert))
+        if self.outputs.publishes:
+            self._publish(alert_record(alert))
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
         found = np.asarray(detections.xyxy), np.asarray(detections.confidence), np.asarray(detections.corners)
@@ -291,8 +297,7 @@ class FrameProcessor:
         if self.watch is not None:
             self.watch.close()
         if self.hider is not None and self.overlay is not None and self.outputs.draws:
-            for held in self.hider.release():  # frames after the last detection
-                self._emit(held.frame, self.overlay.hide(held.frame.image, held.quads))
+            self._draw_hidden(self.hider.release())  # frames after the last detection
 
     def _write_sighting(self, track_id: int) -> None:
         # Before close() forgets them; only a watchlist asks for them.
@@ -311,7 +316,8 @@ class FrameProcessor:
             sighting = replace(sighting, crop_path=crop_path, vehicle_path=vehicle_path)
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
-        self._publish(sighting_record(sighting), sighting.best_crop)
+        if self.outputs.publishes:
+            self._publish(sighting_record(sighting), sighting.best_crop)
         self.stats.sightings += 1
 
     def _publish(self, record: dict, crop: np.ndarray | None = None) -> None:
@@ -341,13 +347,7 @@ class FrameProcessor:
         if self.overlay is None or not out.draws:
             return False
         if self.hider is not None:  # frames between detections come out at the next (PlateHider)
-            quit_requested = False
-            for held in self.hider.add(frame, [p.corners for p in tracked], detected):
-                start = time.perf_counter()
-                scene = self.overlay.hide(held.frame.image, held.quads)
-                self.stats.add_time("draw", time.perf_counter() - start)
-                quit_requested |= self._emit(held.frame, scene)
-            return quit_requested
+            return self._draw_hidden(self.hider.add(frame, [p.corners for p in tracked], detected))
         start = time.perf_counter()
         plates = [(p, self.voter.verdict(p.track_id)) for p in tracked]
         if not self.config.overlay.show_dismissed:
@@ -357,6 +357,16 @@ class FrameProcessor:
         scene = self.overlay.draw(frame.image, plates, hud, self.config.detection.roi, watched)
         self.stats.add_time("draw", time.perf_counter() - start)
         return self._emit(frame, scene)
+
+    def _draw_hidden(self, due: list[HiddenFrame]) -> bool:
+        """overlay.anonymize: each frame with its plates pixelated, to the outputs."""
+        quit_requested = False
+        for held in due:
+            start = time.perf_counter()
+            scene = self.overlay.hide(held.frame.image, held.quads)
+            self.stats.add_time("draw", time.perf_counter() - start)
+            quit_requested |= self._emit(held.frame, scene)
+        return quit_requested
 
     def _emit(self, frame: Frame, scene: np.ndarray) -> bool:
         """Sends a drawn frame to the outputs; True when the window's user asked to quit."""

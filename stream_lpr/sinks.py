@@ -28,15 +28,14 @@ import numpy as np
 from stream_lpr.capture import redact
 from stream_lpr.errors import ConfigError, DisplayError, StreamLprError
 from stream_lpr.records import Sighting
+from stream_lpr.voting import FIELDS
 from stream_lpr.watchlist import Alert
 
 log = logging.getLogger(__name__)
 
 CSV_HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,"
               "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path,"
-              "watchlist_match,region_confidence,class_number_confidence,kana_confidence,number_confidence,"
-              "plate_type_confidence").split(",")
-_FIELDS = ("region", "class_number", "kana", "number", "plate_type")
+              "watchlist_match").split(",") + [f"{name}_confidence" for name in FIELDS]
 
 
 def sighting_row(s: Sighting) -> list[str]:
@@ -50,7 +49,7 @@ def sighting_row(s: Sighting) -> list[str]:
         v.region or "", v.class_number or "", v.kana or "", v.number or "",
         v.plate_type, f"{v.confidence:.3f}", str(v.reads), *box, s.crop_path,
         s.seen_at.isoformat(timespec="milliseconds"), s.direction, s.watchlist, s.vehicle_path,
-        s.watchlist_match, *(f"{v.field_confidence[f]:.3f}" if f in v.field_confidence else "" for f in _FIELDS),
+        s.watchlist_match, *(f"{v.field_confidence[f]:.3f}" if f in v.field_confidence else "" for f in FIELDS),
     ]
 
 
@@ -67,7 +66,7 @@ def sighting_record(s: Sighting) -> dict:
         row[key] = int(row[key])
     for key in _DECIMALS:
         row[key] = float(row[key])
-    for key in _FIELDS:
+    for key in FIELDS:
         row[f"{key}_confidence"] = float(row[f"{key}_confidence"]) if row[f"{key}_confidence"] else None
     box = [row.pop(key) for key in _BOX]
     return {"event": "sighting", **row, "box": [int(v) for v in box] if all(box) else None}

@@ -383,3 +383,13 @@ def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video
     assert rows and all(r["event"] == "sighting" and r["number"] == PLATE_B.number and len(r["box"]) == 4
                         for r in rows)
     assert [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape for data in crops] == [(64, 128, 3)]
+
+
+def test_a_preview_address_already_taken_is_one_line_and_exit_code_1(video):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run(CLI + ["--source", str(video), "--serve", f"127.0.0.1:{port}"])
+    assert result.returncode == 1
+    assert f"cannot serve the preview on 127.0.0.1:{port}" in one_line_error(result)
