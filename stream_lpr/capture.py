@@ -13,13 +13,14 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 
+from stream_lpr import recorded_at
 from stream_lpr.config import CaptureConfig
 from stream_lpr.errors import SourceError
 from stream_lpr.records import Frame
@@ -75,11 +76,13 @@ def open_source(spec: str, config: CaptureConfig, realtime: bool = False) -> Fra
     path = Path(spec)
     if not path.exists():
         raise SourceError(f"source not found: {spec}")
+    recorded = config.file_clock == "recorded"
+    zone = recorded_at.parse_timezone(config.file_timezone)
     if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES:
-        return ImageSource(path)
+        return ImageSource(path, (lambda p: recorded_at.photo_taken(p, zone)) if recorded else None)
     if realtime:
         return LiveSource(spec, config, lambda: PacedCapture(_open_file(path)), ends=True)
-    return VideoFileSource(path)
+    return VideoFileSource(path, recorded_at.video_start(path, zone) if recorded else None)
 
 
 def videos_in(folder: Path) -> list[Path]:
@@ -116,10 +119,12 @@ def _open_url(url: str, config: CaptureConfig) -> cv2.VideoCapture:
 
 
 class VideoFileSource:
-    """Every frame of a file, in order, stamped with media time."""
+    """Every frame of a file, in order, stamped with media time, and with the wall clock of its
+    recording where the file tells it (`recorded`), else with the time it was read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, recorded: recorded_at.RecordedAt | None = None) -> None:
         self.path = path
+        self._recorded = recorded
         self._cap = _open_file(path)
         ok, first = self._cap.read()
         if not ok or first is None:
@@ -129,6 +134,8 @@ class VideoFileSource:
         fps = self._cap.get(cv2.CAP_PROP_FPS) or 0.0
         count = int(self._cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self.info = SourceInfo(str(path), False, fps, max(count, 0), (first.shape[1], first.shape[0]))
+        if recorded is not None:
+            log.info("%s was recorded from %s (%s)", path.name, recorded.start.isoformat(sep=" "), recorded.how)
 
     def _media_time(self, index: int) -> float:
         # Constant-rate files: the frame index is exact; the container clock is the fallback.
@@ -139,7 +146,10 @@ class VideoFileSource:
     def frames(self, wait: Wait) -> Iterator[Frame]:
         image, index = self._first, 0
         while image is not None:
-            yield Frame(image, index, self._media_time(index), time.monotonic(), _now_utc(), self.info.name)
+            media_time = self._media_time(index)
+            seen_at = (self._recorded.start + timedelta(seconds=media_time)).astimezone(timezone.utc) \
+                if self._recorded is not None else _now_utc()
+            yield Frame(image, index, media_time, time.monotonic(), seen_at, self.info.name)
             index += 1
             ok, image = self._cap.read()
             if not ok:
@@ -153,9 +163,11 @@ class VideoFileSource:
 
 
 class ImageSource:
-    """One image or every image of a folder (sorted by name); each is a still frame."""
+    """One image or every image of a folder (sorted by name); each is a still frame, stamped
+    with when it was taken where `taken` finds that, else with the time it was read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, taken: Callable[[Path], recorded_at.RecordedAt | None] | None = None) -> None:
+        self._taken = taken
         if path.is_dir():
             self.paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
             if not self.paths:
@@ -174,7 +186,9 @@ class ImageSource:
                 log.warning("skipping unreadable image %s", path)
                 continue
             readable += 1
-            yield Frame(image, index, 0.0, time.monotonic(), _now_utc(), str(path), still=True)
+            taken = self._taken(path) if self._taken is not None else None
+            seen_at = taken.start.astimezone(timezone.utc) if taken is not None else _now_utc()
+            yield Frame(image, index, 0.0, time.monotonic(), seen_at, str(path), still=True)
         if readable == 0:
             raise SourceError(f"none of the {len(self.paths)} images in {self.info.name} could be read")
 

@@ -17,7 +17,9 @@ from stream_lpr.errors import ConfigError
 
 
 def _opt(default: Any, lo: float | None = None, hi: float | None = None,
-         choices: tuple[str, ...] | None = None, pattern: str | None = None, polygon: bool = False) -> Any:
+         choices: tuple[str, ...] | None = None, pattern: tuple[str, str] | None = None,
+         polygon: bool = False) -> Any:
+    """`pattern`: (a regular expression the whole value must match, examples for the error)."""
     return field(default=default, metadata={"lo": lo, "hi": hi, "choices": choices, "pattern": pattern,
                                              "polygon": polygon})
 
@@ -27,7 +29,7 @@ class ModelsConfig:
     detector: str = "weights/detector.int8.onnx"
     reader: str = "weights/reader.int8.onnx"
     refiner: str = "weights/refiner.onnx"
-    device: str = _opt("cpu", pattern=r"cpu|cuda(:\d+)?")
+    device: str = _opt("cpu", pattern=(r"cpu|cuda(:\d+)?", "cpu, cuda:0"))
     imgsz: int = _opt(640, 64, 4096)
 
 
@@ -89,6 +91,8 @@ class CaptureConfig:
     reconnect_initial_s: float = _opt(1.0, 0.01, 600.0)
     reconnect_max_s: float = _opt(30.0, 0.01, 3600.0)
     give_up_after_s: float = _opt(0.0, 0.0, 1e7)
+    file_clock: str = _opt("recorded", choices=("recorded", "processed"))
+    file_timezone: str = _opt("local", pattern=(r"local|UTC|[+-](0\d|1[0-4]):?[0-5]\d", "local, UTC, +09:00"))
 
 
 @dataclass(frozen=True)
@@ -214,8 +218,8 @@ def _coerce(key: str, value: Any, kind: type, meta: Any) -> Any:
     value = str(value)
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"config key '{key}' must be one of {', '.join(meta['choices'])}; got {value!r}")
-    if meta.get("pattern") and not re.fullmatch(meta["pattern"], value):
-        raise ConfigError(f"config key '{key}' has a bad value {value!r} (expected e.g. cpu, cuda:0)")
+    if meta.get("pattern") and not re.fullmatch(meta["pattern"][0], value):
+        raise ConfigError(f"config key '{key}' has a bad value {value!r} (expected e.g. {meta['pattern'][1]})")
     return value
 
 

@@ -22,7 +22,7 @@ class Frame:
     index: int  # 0-based position in the source
     timestamp_s: float  # seconds from the source's start: media time (files), wall clock (live)
     captured_at: float  # time.monotonic() when grabbed: for live latency
-    seen_at: datetime  # UTC wall clock when grabbed
+    seen_at: datetime  # UTC wall clock: when recorded, for a file that tells it (recorded_at.py), else when grabbed
     source: str  # the source as given (password redacted); an image source's own path
     still: bool = False  # a still image: its own sighting scope, no tracking across images
 

@@ -9,6 +9,7 @@ import sys
 import socket
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,13 +137,18 @@ def test_a_folder_of_videos_is_read_file_by_file_into_one_csv_and_an_output_fold
     (card / "20261201_0802.mp4").write_bytes(b"\0" * 4096)
     cv2.imwrite(str(card / "20261201_0800.jpg"), render_scene(two_plates(1), 1, SMALL)[0])
     result = run(CLI + ["--source", str(card), "--csv", str(tmp_path / "s.csv"), "--output", str(tmp_path / "out"),
-                        "--set", "tracking.lost_track_s=0.3"], timeout=300)
+                        "--set", "tracking.lost_track_s=0.3", "--set", "capture.file_timezone=+09:00"], timeout=300)
     assert result.returncode == 1
     assert "1 of 3 videos" in one_line_error(result) and "20261201_0802.mp4" in one_line_error(result)
     assert "its 1 image(s) are left out" in result.stderr
     rows = sightings(tmp_path / "s.csv")
     assert sorted((Path(r["source"]).name, r["plate"]) for r in rows) == sorted(
         (name, str(plate)) for name in ("20261201_0800.MP4", "20261201_0801.mp4") for plate in (PLATE_A, PLATE_B))
+    # each row's wall clock is its file's start, 08:00 or 08:01 in Japan, and the seconds into it
+    for row in rows:
+        start = datetime(2026, 11, 30, 23, int(Path(row["source"]).stem[-1]), tzinfo=timezone.utc)
+        late = datetime.fromisoformat(row["seen_at_utc"]) - (start + timedelta(seconds=float(row["first_seen_s"])))
+        assert abs(late) < timedelta(milliseconds=2)  # both columns are written to the millisecond
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["20261201_0800.mp4", "20261201_0801.mp4"]
     assert all(playable_frames(p) == 60 for p in (tmp_path / "out").iterdir())
 
