@@ -379,8 +379,9 @@ def _summary(stats, config: Config) -> None:
     posted = (f", {stats.webhook_posted} record(s) posted to the webhook"
               + (f" ({stats.webhook_lost} not delivered)" if stats.webhook_lost else "")
               if config.output.webhook else "")
-    log.info("%d frames, %d sightings%s, %d reads (%d dropped), %d frames dropped%s%s%s",
-             stats.frames, stats.sightings, where, stats.reads, stats.dropped_reads,
+    idle = f", the detector idle on {stats.idle_frames} (nothing moved)" if stats.idle_frames else ""
+    log.info("%d frames%s, %d sightings%s, %d reads (%d dropped), %d frames dropped%s%s%s",
+             stats.frames, idle, stats.sightings, where, stats.reads, stats.dropped_reads,
              stats.dropped_frames, watched, posted, " (stopped by user)" if stats.stopped_by_user else "")
 
 

@@ -38,6 +38,7 @@ class DetectionConfig:
     confidence: float = _opt(0.25, 0.0, 1.0)
     iou: float = _opt(0.5, 0.0, 1.0)
     every_n_frames: int = _opt(2, 1, 30)
+    idle_every_s: float = _opt(0.5, 0.0, 60.0)
     still_size: int = _opt(960, 0, 4096)
     close_up_size: int = _opt(256, 0, 4096)
     still_turn: float = _opt(20.0, 0.0, 45.0)

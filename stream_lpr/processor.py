@@ -19,6 +19,7 @@ import numpy as np
 
 from stream_lpr.anonymize import HiddenFrame, PlateHider
 from stream_lpr.config import Config
+from stream_lpr.motion import MotionGate
 from stream_lpr.overlay import HudStats, Overlay
 from stream_lpr.plate_format import FieldScores
 from stream_lpr.preview import WebPreview
@@ -54,6 +55,7 @@ class Stats:
     webhook_posted: int = 0  # records the webhook server took (pipeline.py's poster thread)
     webhook_lost: int = 0  # records refused, dropped from a full queue, or left unsent (either thread, under a lock)
     possible_alerts: int = 0  # plates reported as possibly a watched one (Watchlist.likely)
+    idle_frames: int = 0  # frames due for detection that were not detected: nothing had moved (MotionGate)
     frame_interval_s: float = 0.0  # smoothed seconds between processed frames
     stage_ms: Counter = field(default_factory=Counter)  # summed milliseconds per stage
     stage_n: Counter = field(default_factory=Counter)
@@ -140,16 +142,21 @@ class FrameProcessor:
         self._last_frame_at: float | None = None
         self.hider = PlateHider(config.overlay.anonymize_hold_s) if config.overlay.anonymize else None
         self._coasted = 1_000_000  # frames since the last detection: the first frame is detected
+        self.gate = _motion_gate(config)
 
     def _detects(self, frame: Frame) -> bool:
-        """Stills always; video every n-th processed frame. Counted in processed frames, not
-        source frames: a live source then shows coasted boxes on the frames that arrive while
-        the detector is busy instead of dropping them, so the overlay keeps the camera's pace."""
-        if frame.still or self._coasted >= self.config.detection.every_n_frames - 1:
-            self._coasted = 0
-            return True
-        self._coasted += 1
-        return False
+        """Stills always; video every n-th processed frame, unless nothing has moved since the
+        last detection (MotionGate). Counted in processed frames, not source frames: a live
+        source then shows coasted boxes on the frames that arrive while the detector is busy
+        instead of dropping them, so the overlay keeps the camera's pace."""
+        if not frame.still and self._coasted < self.config.detection.every_n_frames - 1:
+            self._coasted += 1
+            return False
+        if not frame.still and self.gate is not None and not self.gate.due(frame):
+            self.stats.idle_frames += 1  # the next frame is due again: movement is caught at once
+            return False
+        self._coasted = 0
+        return True
 
     def process(self, frame: Frame) -> bool:
         """Handles one frame; returns True when the user asked to quit (window q)."""
@@ -164,6 +171,8 @@ class FrameProcessor:
                 self.hider.found(frame, found.corners)
             tracked = self._track(frame, detections)
             self.stats.add_time("track", time.perf_counter() - found_at)
+            if self.gate is not None and self._untracked(detections, tracked):
+                self.gate.stay_awake()
         else:  # drawn where the tracks are heading; nothing read, nothing counted as seen
             tracked = self.tracker.coast(frame.index)
         self.collect_results()
@@ -221,6 +230,12 @@ class FrameProcessor:
             self.voter.observe(plate, frame)
             self._maybe_read(plate, frame)
         return tracked
+
+    def _untracked(self, detections, tracked: list[TrackedPlate]) -> bool:
+        """A detection confident enough to start a track that no confirmed track has yet."""
+        matched = {p.detection_index for p in tracked}
+        return any(conf >= self.config.tracking.high_confidence and i not in matched
+                   for i, conf in enumerate(np.asarray(detections.confidence)))
 
     def _maybe_read(self, plate: TrackedPlate, frame: Frame) -> None:
         """Queues a read when the policy says the crop is worth it (stills: always, from several
@@ -398,6 +413,16 @@ class FrameProcessor:
         self.stats.frames += 1
         if self.live:
             self.stats.latency_ms.append((now - frame.captured_at) * 1000.0)
+
+
+def _motion_gate(config: Config) -> MotionGate | None:
+    """detection.idle_every_s, at most half of tracking.lost_track_s so that a parked car's track
+    never ends while the detector idles. Off with overlay.anonymize: its frames wait for the next
+    detection (PlateHider), which an idle detector would put up to idle_every_s behind."""
+    every_s = min(config.detection.idle_every_s, config.tracking.lost_track_s / 2)
+    if every_s <= 0 or config.overlay.anonymize:
+        return None
+    return MotionGate(every_s)
 
 
 def _write_image(folder: str, source: str, image: np.ndarray) -> None:

@@ -6,6 +6,7 @@ import threading
 import time
 
 import cv2
+import numpy as np
 import pytest
 
 from helpers import PLATE_A, PLATE_B
@@ -216,3 +217,40 @@ def test_live_source_dying_mid_run_flushes_tracks_and_ends_threads(tmp_path, mod
     assert frame_count(tmp_path / "o.mp4") == stats.frames > 0
     alive = [t.name for t in threading.enumerate() if t.name == "grabber" or t.name.startswith("reader-")]
     assert alive == []
+
+
+@pytest.fixture(scope="module")
+def quiet_street(tmp_path_factory):
+    """A fixed camera: 5 s of a car parked in view (B), the picture still but for sensor noise
+    and the codec's, and a car (A) that drives through from frame 70 to 110."""
+    rng = np.random.default_rng(7)
+    frames = render_scene([Appearance(PLATE_B, 0, 150, (470, 250), (470, 250), 150, 150, seed=5),
+                           Appearance(PLATE_A, 70, 110, (-60, 240), (260, 250), 150, 150, seed=4)], 150, SMALL)
+    path = tmp_path_factory.mktemp("videos") / "quiet.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, SMALL)
+    for frame in frames:
+        writer.write(np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_still_picture_idles_the_detector_and_loses_no_sighting(quiet_street, tmp_path, models):
+    results = {}
+    for idle in (0.5, 0.0):
+        config = load_config(None, {"tracking.lost_track_s": 0.3, "detection.idle_every_s": idle})
+        stats, sightings = run(config, quiet_street, tmp_path / str(idle), models, video=False)
+        results[idle] = stats, sightings
+    (idle, rows_idle), (busy, rows_busy) = results[0.5], results[0.0]
+    # the parked car's track lived through the idle stretches: one row each
+    assert sorted(r["plate"] for r in rows_idle) == sorted(r["plate"] for r in rows_busy) == sorted(
+        [str(PLATE_A), str(PLATE_B)])
+    seen, seen_busy = ({r["plate"]: r for r in rows} for rows in (rows_idle, rows_busy))
+    parked = seen[str(PLATE_B)]  # a plate found with no track yet keeps the detector awake: confirmed at once
+    assert int(parked["first_frame"]) <= int(seen_busy[str(PLATE_B)]["first_frame"]) + 1
+    assert int(parked["last_frame"]) >= 145
+    # The driving car is found as soon as it moves into view, not at the next idle detection.
+    assert int(seen[str(PLATE_A)]["first_frame"]) <= int(seen_busy[str(PLATE_A)]["first_frame"]) + 2
+    # Still stretches (frames 0-69 and 110-149) are detected every 0.15 s (half of lost_track_s),
+    # not every 2nd frame: about half the detector's runs there are spared.
+    assert busy.idle_frames == 0 and busy.stage_n["detect"] == 75
+    assert idle.idle_frames >= 20 and idle.stage_n["detect"] <= 55

@@ -9,6 +9,7 @@ import pytest
 from helpers import PLATE_A
 from scenes import SMALL, Appearance, background, render_scene
 from stream_lpr.config import load_config
+from stream_lpr.motion import MotionGate
 from stream_lpr.overlay import Overlay
 from stream_lpr.processor import FrameProcessor, Outputs, Stats
 from stream_lpr.records import Frame, ReadResult
@@ -245,3 +246,19 @@ def test_fps_follows_the_mean_interval_when_detected_and_coasted_frames_alternat
         stats.count_interval(0.055)
         stats.count_interval(0.002)
     assert stats.fps == pytest.approx(1 / 0.0285, rel=0.05)
+
+
+def test_the_motion_gate_passes_movement_at_once_and_sensor_noise_never():
+    rng = np.random.default_rng(3)
+    # a car 156 px wide (its plate 60 px) drives in from the left edge, 4 px a frame, from frame 21
+    images = render_scene([Appearance(PLATE_A, 20, 40, (-80, 240), (0, 240), 60, 60)], 40, SMALL)
+    gate = MotionGate(every_s=1.0)
+
+    def due(index, t=None):
+        noisy = np.clip(images[index] + rng.normal(0, 4, images[index].shape), 0, 255).astype(np.uint8)
+        return gate.due(Frame(noisy, index, index / 30 if t is None else t, 0.0, datetime.now(timezone.utc), "cam"))
+
+    assert due(0)  # the first frame is always detected
+    assert not any(due(i) for i in range(1, 21))  # noise alone is no movement
+    assert not due(21) and due(22)  # 2 px of the car in view, then 6 px: the detector runs at once
+    assert not due(22) and due(22, t=22 / 30 + 1.0)  # a still picture is detected again after every_s
