@@ -256,6 +256,8 @@ class Progress:
             line = (f"frames {stats.frames}  fps {stats.fps:5.1f}  dropped {stats.dropped_frames}  "
                     f"reads {stats.reads} (dropped {stats.dropped_reads})  sightings {stats.sightings}  "
                     f"latency p95 {p95 or 0:.0f} ms" + (f"  watchlist {stats.alerts}" if stats.alerts else "")
+                    + (f"  detector idle {100 * stats.idle_frames / max(stats.frames, 1):.0f} %"
+                       if stats.idle_frames else "")
                     + (f"  possible {stats.possible_alerts}" if stats.possible_alerts else ""))
             end = "\r" if sys.stderr.isatty() else "\n"
             print(line, end=end, file=sys.stderr, flush=True)
