@@ -196,6 +196,28 @@ class ImageSource:
         pass
 
 
+class ArrayImageSource:
+    """One image given as an array (BGR, as OpenCV reads it): a program's own picture (api.py)."""
+
+    def __init__(self, image: np.ndarray, name: str = "image") -> None:
+        image = np.asarray(image)
+        if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
+            raise SourceError(f"an image array must be uint8, (height, width) or (height, width, 3 or 4); "
+                              f"got {image.dtype} {image.shape}")
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+        self._image = np.ascontiguousarray(image)
+        self.info = SourceInfo(name, False, 0.0, 1, (image.shape[1], image.shape[0]), still=True)
+
+    def frames(self, wait: Wait) -> Iterator[Frame]:
+        yield Frame(self._image, 0, 0.0, time.monotonic(), _now_utc(), self.info.name, still=True)
+
+    def close(self) -> None:
+        pass
+
+
 class PacedCapture:
     """Wraps a file capture so reads come at the file's frame rate, like a camera."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
@@ -101,6 +102,7 @@ class Outputs:
     images_dir: str | None = None  # still-image sources: annotated images go here
     webhook: WebhookPoster | None = None  # each sighting and watchlist report as JSON (pipeline.py: from a thread)
     preview: WebPreview | None = None  # the drawn frames for a browser (pipeline.py serves it from a thread)
+    on_sighting: Callable[[Sighting], None] | None = None  # each sighting as its row is written (api.py)
 
     @property
     def publishes(self) -> bool:
@@ -333,6 +335,8 @@ class FrameProcessor:
             self.outputs.csv.write(sighting)
         if self.outputs.publishes:
             self._publish(sighting_record(sighting), sighting.best_crop)
+        if self.outputs.on_sighting is not None:
+            self.outputs.on_sighting(sighting)
         self.stats.sightings += 1
 
     def _publish(self, record: dict, crop: np.ndarray | None = None) -> None:
