@@ -254,6 +254,7 @@ class Progress:
             self._last = time.monotonic()
             p95 = stats.latency_p95()
             line = (f"frames {stats.frames}  fps {stats.fps:5.1f}  dropped {stats.dropped_frames}  "
+                    f"queues frame {stats.frame_queue} read {stats.read_queue}  "
                     f"reads {stats.reads} (dropped {stats.dropped_reads})  sightings {stats.sightings}  "
                     f"latency p95 {p95 or 0:.0f} ms" + (f"  watchlist {stats.alerts}" if stats.alerts else "")
                     + (f"  detector idle {100 * stats.idle_frames / max(stats.frames, 1):.0f} %"

@@ -415,6 +415,7 @@ class FrameProcessor:
             self.stats.count_interval(now - self._last_frame_at)
         self._last_frame_at = now
         self.stats.frames += 1
+        self.stats.read_queue = self.channel.depth()
         if self.live:
             self.stats.latency_ms.append((now - frame.captured_at) * 1000.0)
 

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -262,6 +263,7 @@ def test_realtime_source_prints_a_live_stats_line(tmp_path, video):
     result = run(CLI + ["--source", str(video), "--realtime", "--csv", str(tmp_path / "s.csv")])
     assert result.returncode == 0, result.stderr
     assert "fps" in result.stderr and "dropped" in result.stderr and "latency p95" in result.stderr
+    assert re.search(r"queues frame \d+ read \d+", result.stderr)
     # Live mode drops frames by design: on a busy machine a track can break and a plate be
     # logged twice, so this checks which plates were read, not how many rows.
     first = sightings(tmp_path / "s.csv")
