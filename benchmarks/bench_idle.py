@@ -41,8 +41,7 @@ def make_clip(path: Path, seconds: int) -> None:
     from scenes import P_COMMERCIAL, P_KEI, P_PRIVATE, SIZE, Appearance, render_scene
 
     fps, n = 30, 30 * seconds
-    # the moving cars keep to the left half: a car driving in front of the parked one would
-    # hide it and end its track, in this benchmark's sightings with or without the idle detector
+    # the moving cars keep to the left half, clear of the parked one
     appearances = [Appearance(P_KEI, 0, n, (1050, 470), (1050, 470), 200, 200, seed=1),
                    Appearance(P_PRIVATE, 150, 240, (-100, 450), (420, 440), 190, 210),
                    Appearance(P_COMMERCIAL, 390, 480, (-100, 420), (380, 430), 180, 200, seed=2)]

@@ -50,6 +50,7 @@ class TrackingConfig:
     high_confidence: float = _opt(0.5, 0.0, 1.0)
     match_iou: float = _opt(0.2, 0.0, 1.0)
     lost_track_s: float = _opt(1.0, 0.0, 60.0)
+    parked_lost_track_s: float = _opt(5.0, 0.0, 600.0)
     fuse_score: bool = False
 
 

@@ -141,6 +141,7 @@ class FrameProcessor:
         self.watch = watch
         self.in_flight: Counter[int] = Counter()  # reads queued or running, per track
         self.closing: set[int] = set()  # ended tracks waiting for their reads
+        self.parked: set[int] = set()  # those of them whose plate stood still (PlateTracker)
         self._last_frame_at: float | None = None
         self.hider = PlateHider(config.overlay.anonymize_hold_s) if config.overlay.anonymize else None
         self._coasted = 1_000_000  # frames since the last detection: the first frame is detected
@@ -228,6 +229,7 @@ class FrameProcessor:
             update = self.tracker.update(*found, frame.timestamp_s, frame.index)
             tracked = update.tracked
             self.closing.update(update.ended)
+            self.parked.update(update.parked)
         for plate in tracked:
             self.voter.observe(plate, frame)
             self._maybe_read(plate, frame)
@@ -308,7 +310,9 @@ class FrameProcessor:
 
     def end_all(self) -> None:
         """End of the run: every open track becomes a sighting now."""
-        self.closing.update(self.tracker.end_all())
+        ended = self.tracker.end_all()
+        self.closing.update(ended.ended)
+        self.parked.update(ended.parked)
         self.closing.update(self.voter.open_ids)
         self.close_finished(force=True)
         if self.watch is not None:
@@ -319,7 +323,13 @@ class FrameProcessor:
     def _write_sighting(self, track_id: int) -> None:
         # Before close() forgets them; only a watchlist asks for them.
         scores = self.voter.scores(track_id) if self.watch is not None else None
-        sighting = self.voter.close(track_id)
+        parked = track_id in self.parked
+        self.parked.discard(track_id)
+        # A parked plate hidden by passing traffic comes back as a new track up to
+        # parked_lost_track_s later; at least merge_within_s either way.
+        within_s = max(self.config.voting.merge_within_s, self.config.tracking.parked_lost_track_s) \
+            if parked and self.config.voting.merge_within_s > 0 else None
+        sighting = self.voter.close(track_id, within_s)
         if sighting is None:
             return
         if self.watch is not None:

@@ -10,6 +10,10 @@ track. Around it, this module keeps:
 - track ends in seconds, so `lost_track_s` means the same at any frame rate and detection
   stride (ByteTrack counts its calls); an ended track is taken out of ByteTrack's lost pool, so
   it never comes back under its old id;
+- parked plates: a track whose plate stood still for its last seconds is hidden, when it goes,
+  by traffic passing in front of it far more often than it has left (it cannot leave without
+  moving), so it lasts `parked_lost_track_s` unseen, and is reported as parked when it ends, so
+  that the voter merges it with the track its plate comes back as (voting.py);
 - the corners of each track's detection, and coasting: frames the detector skips get `coast`,
   which moves the tracks seen at the last detection along their velocity and changes nothing.
 `update` must be called on every detected frame, empty ones included, so tracks age and end.
@@ -18,6 +22,7 @@ track. Around it, this module keeps:
 from __future__ import annotations
 
 import sys
+from collections import deque
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
@@ -29,6 +34,13 @@ from stream_lpr.records import TrackedPlate
 from ultralytics.trackers.byte_tracker import BYTETracker  # noqa: E402 - after stream_lpr.offline
 
 _VELOCITY_SMOOTHING = 0.5  # weight of the newest displacement in the velocity estimate
+# A plate stood still when every box of its last _STILL_S seconds of detections lies mostly
+# (_STILL_INSIDE of the smaller box's area) on the first of them. Traffic that begins to hide
+# it leaves a smaller box inside the whole one, which still counts; a car moving at walking pace
+# crosses a plate width a second, which does not.
+_STILL_S = 2.0
+_STILL_INSIDE = 0.6
+_HISTORY = 128  # boxes kept per track: _STILL_S at 30 fps, detected every frame, and more
 
 
 @dataclass
@@ -42,6 +54,12 @@ class _Track:
     last_seen_s: float
     last_frame: int
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float32))  # px per source frame
+    boxes: deque = field(default_factory=lambda: deque(maxlen=_HISTORY))  # (t, xyxy) of its detections
+    first_seen_s: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.first_seen_s = self.last_seen_s
+        self.boxes.append((self.last_seen_s, self.xyxy))
 
     def update(self, xyxy: np.ndarray, corners: np.ndarray, confidence: float, t: float, frame: int) -> None:
         frames = frame - self.last_frame
@@ -50,6 +68,14 @@ class _Track:
             self.velocity = _VELOCITY_SMOOTHING * moved + (1 - _VELOCITY_SMOOTHING) * self.velocity
         self.xyxy, self.corners, self.confidence = xyxy, corners, confidence
         self.last_seen_s, self.last_frame = t, frame
+        self.boxes.append((t, xyxy))
+
+    @property
+    def stood_still(self) -> bool:
+        if self.last_seen_s - self.first_seen_s < _STILL_S:
+            return False
+        recent = [box for t, box in self.boxes if t >= self.last_seen_s - _STILL_S]
+        return all(_inside_share(box, recent[0]) >= _STILL_INSIDE for box in recent[1:])
 
 
 class _Detections:
@@ -73,6 +99,7 @@ class _Detections:
 class TrackUpdate:
     tracked: list[TrackedPlate]  # confirmed tracks matched in this frame
     ended: list[int]  # ids of confirmed tracks that ended at this frame
+    parked: frozenset[int] = frozenset()  # those of `ended` whose plate stood still (parked_lost_track_s)
 
 
 class PlateTracker:
@@ -90,7 +117,7 @@ class PlateTracker:
     def update(self, xyxy: np.ndarray, confidence: np.ndarray, corners: np.ndarray, t: float,
                frame: int) -> TrackUpdate:
         """xyxy (N, 4), confidence (N,), corners (N, 4, 2) of source frame `frame`, taken at `t` s."""
-        ended = self._expire(t)
+        ended, parked = self._expire(t)
         self._last_update_frame = frame
         tracked = []
         for row in self._byte.update(_Detections(xyxy, confidence)):  # x1 y1 x2 y2 id score cls idx
@@ -102,7 +129,7 @@ class PlateTracker:
             else:
                 track.update(box, quad, conf, t, frame)
             tracked.append(TrackedPlate(track.track_id, box, quad, conf, det))
-        return TrackUpdate(tracked=tracked, ended=ended)
+        return TrackUpdate(tracked=tracked, ended=ended, parked=parked)
 
     def coast(self, frame: int) -> list[TrackedPlate]:
         """Where the confirmed tracks matched at the last detection are at `frame`, predicted
@@ -124,12 +151,12 @@ class PlateTracker:
         return [_plate(self._new_id(), int(det), xyxy, confidence, corners)
                 for det in np.flatnonzero(confidence >= self.config.high_confidence)]
 
-    def end_all(self) -> list[int]:
-        """Ends every open track (end of stream); returns their ids."""
-        ids = self.open_ids
+    def end_all(self) -> TrackUpdate:
+        """Ends every open track (end of stream)."""
+        ended = TrackUpdate([], self.open_ids, frozenset(tr.track_id for tr in self._tracks.values() if tr.stood_still))
         self._tracks = {}
         self._byte = self._new_bytetrack()
-        return ids
+        return ended
 
     @property
     def open_ids(self) -> list[int]:
@@ -149,13 +176,19 @@ class PlateTracker:
         byte.update(_Detections(np.zeros((0, 4)), np.zeros(0)))
         return byte
 
-    def _expire(self, t: float) -> list[int]:
+    def _expire(self, t: float) -> tuple[list[int], frozenset[int]]:
+        """The ids of the tracks unseen too long, and those of them that stood still."""
+        parked = {byte_id for byte_id, tr in self._tracks.items() if tr.stood_still}
         gone = {byte_id for byte_id, tr in self._tracks.items()
-                if t - tr.last_seen_s > self.config.lost_track_s + 1e-6}  # float slack at exact multiples
+                if t - tr.last_seen_s > self._lasts(byte_id in parked) + 1e-6}  # float slack at exact multiples
         if gone:  # lost ones, or (with a lost_track_s below one frame) ones still tracked
             self._byte.lost_stracks = [s for s in self._byte.lost_stracks if s.track_id not in gone]
             self._byte.tracked_stracks = [s for s in self._byte.tracked_stracks if s.track_id not in gone]
-        return [self._tracks.pop(byte_id).track_id for byte_id in sorted(gone)]
+        ended = {byte_id: self._tracks.pop(byte_id).track_id for byte_id in sorted(gone)}
+        return list(ended.values()), frozenset(track_id for byte_id, track_id in ended.items() if byte_id in parked)
+
+    def _lasts(self, parked: bool) -> float:
+        return max(self.config.lost_track_s, self.config.parked_lost_track_s) if parked else self.config.lost_track_s
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -170,6 +203,14 @@ def _plate(track_id: int, det: int, xyxy, confidence, corners) -> TrackedPlate:
         confidence=float(confidence[det]),
         detection_index=det,
     )
+
+
+def _inside_share(a: np.ndarray, b: np.ndarray) -> float:
+    """The share of the smaller of boxes `a` and `b` that lies on the other."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
+    return float(max(w, 0.0) * max(h, 0.0) / smaller) if smaller > 0 else 0.0
 
 
 def _center(xyxy: np.ndarray) -> np.ndarray:

@@ -7,8 +7,9 @@ Averaging probabilities (rather than summing log-probabilities) keeps one confid
 from vetoing the true answer.
 
 A track the tracker lost for a moment comes back as a new track. When the old one ends with the
-designation number that a track begun just after it, and near where it was last seen, already
-shows, its votes go to that track instead of a row of their own: one row per vehicle.
+designation number that a track begun just after it (`merge_within_s`; a parked plate's, which
+traffic may hide for longer, tracking.parked_lost_track_s), and near where it was last seen,
+already shows, its votes go to that track instead of a row of their own: one row per vehicle.
 """
 
 from __future__ import annotations
@@ -130,14 +131,16 @@ class PlateVoter:
         votes = self._tracks.get(track_id)
         return _voted(votes) if votes is not None and votes.reads else None
 
-    def close(self, track_id: int) -> Sighting | None:
+    def close(self, track_id: int, merge_within_s: float | None = None) -> Sighting | None:
         """Ends the track and returns its sighting (None for an unknown track, or one merged
-        into the track that continues it)."""
+        into a track that began at most `merge_within_s` (default: the config's) after it and
+        continues it)."""
         verdict = self.verdict(track_id)
         votes = self._tracks.pop(track_id, None)
         if votes is None or verdict is None:
             return None
-        later = self._continuation(votes, verdict.number)
+        within_s = self.config.merge_within_s if merge_within_s is None else merge_within_s
+        later = self._continuation(votes, verdict.number, within_s)
         if later is not None:
             _absorb(later, votes)
             return None
@@ -156,14 +159,14 @@ class PlateVoter:
     def open_ids(self) -> list[int]:
         return list(self._tracks)
 
-    def _continuation(self, ended: _TrackVotes, number: str | None) -> _TrackVotes | None:
+    def _continuation(self, ended: _TrackVotes, number: str | None, within_s: float) -> _TrackVotes | None:
         """The open track that carries on `ended` (see the module's docstring), if any."""
-        if number is None:
+        if number is None or within_s <= 0:
             return None
         for track_id, votes in sorted(self._tracks.items(), key=lambda item: item[1].first_seen_s):
             # Still images never merge: each is its own source, seen in one frame (no gap).
             gap = votes.first_seen_s - ended.last_seen_s
-            if (votes.source == ended.source and 0 < gap <= self.config.merge_within_s
+            if (votes.source == ended.source and 0 < gap <= within_s
                     and _near(ended.last_xyxy, votes.first_xyxy)
                     and self.verdict(track_id).number == number):
                 return votes

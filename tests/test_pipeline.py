@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from helpers import PLATE_A, PLATE_B
-from scenes import SMALL, Appearance, render_scene, two_plates, write_scene
+from scenes import P_COMMERCIAL, SMALL, Appearance, render_scene, two_plates, write_scene
 from stream_lpr.capture import open_source
 from stream_lpr.config import load_config
 from stream_lpr.overlay import Overlay
@@ -254,3 +254,30 @@ def test_a_still_picture_idles_the_detector_and_loses_no_sighting(quiet_street, 
     # not every 2nd frame: about half the detector's runs there are spared.
     assert busy.idle_frames == 0 and busy.stage_n["detect"] == 75
     assert idle.idle_frames >= 20 and idle.stage_n["detect"] <= 55
+
+
+@pytest.fixture(scope="module")
+def passing_van(tmp_path_factory):
+    """A fixed camera: a car parked in view (B) for 8 s, and a van (C) that drives past in front
+    of it from frame 90 to 180, hiding its plate for more than a second."""
+    rng = np.random.default_rng(1)
+    frames = render_scene([Appearance(PLATE_B, 0, 240, (450, 240), (450, 240), 100, 100, seed=1),
+                           Appearance(P_COMMERCIAL, 90, 180, (700, 250), (100, 255), 110, 110, seed=2)], 240, SMALL)
+    path = tmp_path_factory.mktemp("videos") / "van.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, SMALL)
+    for frame in frames:
+        writer.write(np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
+    writer.release()
+    return path
+
+
+def test_a_parked_car_hidden_by_passing_traffic_is_one_sighting(passing_van, tmp_path, models):
+    _, sightings = run(load_config(None), passing_van, tmp_path / "a", models, video=False)
+    assert sorted(r["plate"] for r in sightings) == sorted([str(PLATE_B), str(P_COMMERCIAL)])
+    parked = next(r for r in sightings if r["plate"] == str(PLATE_B))
+    assert int(parked["first_frame"]) <= 3 and int(parked["last_frame"]) >= 220
+    assert parked["direction"] == ""  # not `receding` as the van covered it, then `approaching`
+    # Without the parked plate's longer life its track ends while hidden: two rows for one car.
+    _, sightings = run(load_config(None, {"tracking.parked_lost_track_s": 0}), passing_van, tmp_path / "b", models,
+                       video=False)
+    assert sorted(r["plate"] for r in sightings) == sorted([str(PLATE_B)] * 2 + [str(P_COMMERCIAL)])

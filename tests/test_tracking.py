@@ -132,7 +132,7 @@ def test_end_all_returns_open_ids_and_the_next_track_gets_a_new_one():
     tr = tracker()
     for f in range(2):
         step(tr, f, (0, 0, 50, 20), (100, 100, 150, 120))
-    assert sorted(tr.end_all()) == [1, 2]
+    assert sorted(tr.end_all().ended) == [1, 2]
     assert tr.open_ids == []
     step(tr, 2, (0, 0, 50, 20))
     assert ids(step(tr, 3, (0, 0, 50, 20))) == [3]
@@ -173,3 +173,24 @@ def test_tracker_imports_without_installing_anything():
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
     assert "AutoUpdate" not in done.stderr + done.stdout
+
+
+def test_a_plate_that_stood_still_outlasts_a_passing_car_that_hides_it():
+    # Parked at frames 0-89 (3 s), then hidden from its left edge, as traffic passing in front of
+    # it hides it, from frame 80; a plate driving by is lost at frame 90 too.
+    tr = tracker(lost_track_s=1.0, parked_lost_track_s=5.0)
+    for f in range(90):
+        hidden = max(0, f - 80) * 5  # px of its 100 covered
+        update = step(tr, f, (100 + hidden, 100, 200, 150), (300 + 6 * f, 300, 400 + 6 * f, 350))
+    assert ids(update) == [1, 2]
+    ends = [(f, u.ended, sorted(u.parked)) for f in range(90, 300) for u in [step(tr, f)] if u.ended]
+    # the driving plate ends 1 s after it was last seen, the parked one 5 s after, as parked
+    assert ends == [(89 + 31, [2], []), (89 + 151, [1], [1])]
+
+
+def test_end_all_says_which_plates_stood_still():
+    tr = tracker()
+    for f in range(70):
+        step(tr, f, (100, 100, 200, 150), (300 + 6 * f, 300, 400 + 6 * f, 350))
+    end = tr.end_all()
+    assert sorted(end.ended) == [1, 2] and end.parked == {1}
