@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", help="annotated video file (.mp4); for image sources, a folder for annotated images; "
                                          "for a folder of videos, a folder for annotated videos of the same names")
     parser.add_argument("--csv", help="sightings CSV, one row per vehicle, flushed per row (cameras and streams "
-                                      "append to it, files start it afresh: output.csv_mode)")
+                                      "append to it, files start it afresh: output.csv_mode); a name with "
+                                      "strftime fields, logs/%%Y-%%m-%%d.csv, gives a file a day")
     parser.add_argument("--show", action=argparse.BooleanOptionalAction, default=None,
                         help="show a live window with overlays (needs a display; q or Esc quits)")
     parser.add_argument("--save-crops", metavar="DIR",
@@ -201,7 +202,9 @@ def check_outputs(config: Config, source=None) -> None:
                           "(or --show, --serve)")
 
 
-def build_outputs(config: Config, source):
+def build_outputs(config: Config, source, csv_started: set[Path] | None = None):
+    """The sinks `config` names for `source`; `csv_started`: the CSV files this run has begun
+    (a folder of videos: its later videos append to them)."""
     from stream_lpr.pipeline import Outputs
     from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, WebhookPoster, Window
 
@@ -210,7 +213,7 @@ def build_outputs(config: Config, source):
     try:
         outputs.window = Window(check=False) if out.show else None  # run() checked
         append = out.csv_mode == "append" or (out.csv_mode == "auto" and source.info.live)
-        outputs.csv = CsvSink(out.csv, append) if out.csv else None
+        outputs.csv = CsvSink(out.csv, append, csv_started) if out.csv else None
         if out.video and source.info.still:
             outputs.images_dir = out.video
         elif out.video:
@@ -320,10 +323,10 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
     if images:
         log.warning("%s holds videos, so it is read as a folder of videos: its %d image(s) are left out", folder, images)
     detector, readers = load_models(config, config_path)
-    failed, names, sightings = [], set(), 0
+    failed, names, sightings, csv_started = [], set(), 0, set()
     for k, path in enumerate(videos):
         log.info("video %d of %d: %s", k + 1, len(videos), path.name)
-        overrides = {"csv_mode": "append"} if k else {}  # the first keeps output.csv_mode
+        overrides = {}
         if config.output.video:
             name = path.stem + ".mp4" if path.stem + ".mp4" not in names else path.name + ".mp4"
             names.add(name)
@@ -334,7 +337,8 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
             log.error("%s; going on with the next video", exc)
             failed.append(path.name)
             continue
-        stats = _process(args, with_overrides(config, "output", **overrides), source, detector, readers, watch)
+        stats = _process(args, with_overrides(config, "output", **overrides), source, detector, readers, watch,
+                         csv_started)
         sightings += stats.sightings
         if stats.stopped_by_user:
             return 0
@@ -349,12 +353,12 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
 
 
 def _process(args: argparse.Namespace, config: Config, source, detector, readers: list,
-             watch: WatchAlerts | None):
+             watch: WatchAlerts | None, csv_started: set[Path] | None = None):
     """Runs one opened source through the pipeline into the outputs `config` names; its Stats."""
     from stream_lpr.pipeline import run_pipeline
 
     try:
-        outputs = build_outputs(config, source)
+        outputs = build_outputs(config, source, csv_started)
     except BaseException:
         source.close()
         raise

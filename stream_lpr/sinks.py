@@ -141,46 +141,79 @@ class CsvSink:
 
     `append`: rows go after those of an earlier run, so a camera's log restarted (a reboot, a
     service restart) keeps its history. An earlier file with other columns (written by another
-    version) is moved aside to `<name>.<its time>.csv` first, never mixed or overwritten."""
+    version) is moved aside to `<name>.<its time>.csv` first, never mixed or overwritten.
 
-    def __init__(self, path: str | Path, append: bool = False) -> None:
-        self.path = Path(path)
+    A path with strftime fields (`sightings-%Y-%m-%d.csv`) names a file a day (or a month, an
+    hour): each row goes to the file that its sighting's local time names, so a camera that logs
+    for months leaves a file a day, and a dashcam's card (stamped with its recording times,
+    recorded_at.py) a file for each day it drove. Such files are opened at their first row.
+    `started`: files this run has begun, shared by the sinks of one run (a folder of videos), which
+    append to them whatever `append` says."""
+
+    def __init__(self, path: str | Path, append: bool = False, started: set[Path] | None = None) -> None:
+        self.template = str(path)
+        self.append = append
+        self.started = started if started is not None else set()
+        self.path: Path | None = None  # the file rows go to now
+        self._file = None
+        self.rows = 0
+        sample = datetime(2000, 1, 2, 3, 4, 5)
+        self.dated = sample.strftime(self.template) != self.template
+        if self.dated:  # a folder that cannot be written fails now, not at the first row
+            self._mkdir(Path(datetime.now().strftime(self.template)))
+        else:
+            self._open(Path(self.template))
+
+    def _mkdir(self, path: Path) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            if not (append and self._resumable()):
-                with open(self.path, "w", newline="", encoding="utf-8") as fresh:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StreamLprError(f"cannot write CSV {path}: {exc.strerror or exc}") from None
+
+    def _open(self, path: Path) -> None:
+        self._mkdir(path)
+        try:
+            if not ((self.append or path in self.started) and self._resumable(path)):
+                with open(path, "w", newline="", encoding="utf-8") as fresh:
                     csv.writer(fresh).writerow(CSV_HEADER)
             # Rows are appended even to a fresh file: each lands at the file's end, so a log
             # rotator that copies and truncates the file (logrotate's copytruncate) leaves no gap.
-            self._file = open(self.path, "a", newline="", encoding="utf-8")
+            self._file = open(path, "a", newline="", encoding="utf-8")
         except OSError as exc:
-            raise StreamLprError(f"cannot write CSV {self.path}: {exc.strerror or exc}") from None
+            raise StreamLprError(f"cannot write CSV {path}: {exc.strerror or exc}") from None
+        self.path = path
+        self.started.add(path)
         self._writer = csv.writer(self._file)
-        self.rows = 0
 
-    def _resumable(self) -> bool:
+    @staticmethod
+    def _resumable(path: Path) -> bool:
         """True when the file holds rows of these columns to append to (it is made to end with
         a line break); an earlier file of other columns is moved aside."""
-        if not self.path.is_file() or self.path.stat().st_size == 0:
+        if not path.is_file() or path.stat().st_size == 0:
             return False
-        with open(self.path, encoding="utf-8", errors="replace", newline="") as f:
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:
             header = next(csv.reader(f), [])
         if header != CSV_HEADER:
-            move_aside(self.path, "it has other columns than this version writes")
+            move_aside(path, "it has other columns than this version writes")
             return False
-        with open(self.path, "rb+") as f:  # a run killed mid-row: the next row starts on its own line
+        with open(path, "rb+") as f:  # a run killed mid-row: the next row starts on its own line
             f.seek(-1, os.SEEK_END)
             if f.read(1) != b"\n":
                 f.write(b"\n")
         return True
 
     def write(self, sighting: Sighting) -> None:
+        if self.dated:
+            path = Path(sighting.seen_at.astimezone().strftime(self.template))
+            if path != self.path:
+                self.close()
+                self._open(path)
         self._writer.writerow(sighting_row(sighting))
         self._file.flush()
         self.rows += 1
 
     def close(self) -> None:
-        if not self._file.closed:
+        if self._file is not None and not self._file.closed:
             self._file.close()
 
     def __enter__(self) -> CsvSink:

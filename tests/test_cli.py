@@ -154,6 +154,22 @@ def test_a_folder_of_videos_is_read_file_by_file_into_one_csv_and_an_output_fold
     assert all(playable_frames(p) == 60 for p in (tmp_path / "out").iterdir())
 
 
+def test_a_card_of_two_days_logs_a_csv_a_day_and_a_second_run_rewrites_them(tmp_path, video):
+    card = tmp_path / "Movie"
+    card.mkdir()
+    for name in ("20261201_2359.MP4", "20261202_0001.MP4"):  # a drive past midnight, in Japan
+        (card / name).write_bytes(video.read_bytes())
+    for _ in range(2):  # the second run starts each day's file afresh, as a video file's CSV is
+        result = run(CLI + ["--source", str(card), "--csv", str(tmp_path / "log" / "%Y-%m-%d.csv"), "--no-progress",
+                            "--set", "tracking.lost_track_s=0.3"], env_extra={"TZ": "JST-9"}, timeout=300)
+        assert result.returncode == 0, result.stderr
+        days = {p.name: sightings(p) for p in (tmp_path / "log").iterdir()}
+        assert sorted(days) == ["2026-12-01.csv", "2026-12-02.csv"]
+        for day, name in (("2026-12-01.csv", "20261201_2359.MP4"), ("2026-12-02.csv", "20261202_0001.MP4")):
+            assert sorted((Path(r["source"]).name, r["plate"]) for r in days[day]) == sorted(
+                (name, str(plate)) for plate in (PLATE_A, PLATE_B))
+
+
 def test_an_anonymized_video_keeps_its_rows_and_shows_no_plate(tmp_path, video):
     result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--output", str(tmp_path / "o.mp4"),
                         "--anonymize", "--set", "tracking.lost_track_s=0.3"], timeout=180)

@@ -2,7 +2,9 @@ import csv
 import json
 import os
 import threading
+import time
 import urllib.request
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import cv2
@@ -101,6 +103,35 @@ def test_a_resumed_csv_keeps_the_last_runs_rows(tmp_path):
     with CsvSink(path) as sink:  # not appending: a fresh file
         pass
     assert list(csv.reader(path.open(encoding="utf-8"))) == [CSV_HEADER]
+
+
+def test_a_dated_csv_name_gives_a_file_a_day_by_each_sighting_s_local_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "JST-9")  # Japan's time (POSIX form: no tz database needed); days are local
+    time.tzset()
+    try:
+        template = tmp_path / "log" / "sightings-%Y-%m-%d.csv"
+        late = replace(sighting(), seen_at=datetime(2026, 12, 6, 14, 59, tzinfo=timezone.utc))  # 23:59 in Japan
+        early = replace(sighting(), seen_at=datetime(2026, 12, 6, 15, 1, tzinfo=timezone.utc))  # 00:01
+        with CsvSink(template) as sink:
+            assert list((tmp_path / "log").iterdir()) == []  # a dated file is begun at its first row
+            for s in (late, early, early):
+                sink.write(s)
+        days = {p.name: list(csv.reader(p.open(encoding="utf-8"))) for p in (tmp_path / "log").iterdir()}
+        assert sorted(days) == ["sightings-2026-12-06.csv", "sightings-2026-12-07.csv"]
+        assert [len(rows) for _, rows in sorted(days.items())] == [2, 3]  # each with its header
+        assert all(rows[0] == CSV_HEADER for rows in days.values())
+
+        started = set()  # a folder of videos: the second video's sink appends to what the first began
+        with CsvSink(template, started=started) as sink:
+            sink.write(late)
+        with CsvSink(template, started=started) as sink:
+            sink.write(late)
+            sink.write(early)
+        assert len(list(csv.reader((tmp_path / "log" / "sightings-2026-12-06.csv").open(encoding="utf-8")))) == 3
+        assert len(list(csv.reader((tmp_path / "log" / "sightings-2026-12-07.csv").open(encoding="utf-8")))) == 2
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_a_csv_of_other_columns_is_moved_aside_not_appended_to(tmp_path):
