@@ -153,7 +153,8 @@ class PlateTracker:
 
     def end_all(self) -> TrackUpdate:
         """Ends every open track (end of stream)."""
-        ended = TrackUpdate([], self.open_ids, frozenset(tr.track_id for tr in self._tracks.values() if tr.stood_still))
+        parked = frozenset(tr.track_id for tr in self._tracks.values() if tr.stood_still)
+        ended = TrackUpdate([], self.open_ids, parked)
         self._tracks = {}
         self._byte = self._new_bytetrack()
         return ended
@@ -178,17 +179,17 @@ class PlateTracker:
 
     def _expire(self, t: float) -> tuple[list[int], frozenset[int]]:
         """The ids of the tracks unseen too long, and those of them that stood still."""
-        parked = {byte_id for byte_id, tr in self._tracks.items() if tr.stood_still}
-        gone = {byte_id for byte_id, tr in self._tracks.items()
-                if t - tr.last_seen_s > self._lasts(byte_id in parked) + 1e-6}  # float slack at exact multiples
+        slack = 1e-6  # float slack at exact multiples
+        overdue = {byte_id: tr for byte_id, tr in self._tracks.items()
+                   if t - tr.last_seen_s > self.config.lost_track_s + slack}
+        parked = {byte_id for byte_id, tr in overdue.items() if tr.stood_still}
+        gone = {byte_id for byte_id, tr in overdue.items()
+                if byte_id not in parked or t - tr.last_seen_s > self.config.parked_lost_track_s + slack}
         if gone:  # lost ones, or (with a lost_track_s below one frame) ones still tracked
             self._byte.lost_stracks = [s for s in self._byte.lost_stracks if s.track_id not in gone]
             self._byte.tracked_stracks = [s for s in self._byte.tracked_stracks if s.track_id not in gone]
         ended = {byte_id: self._tracks.pop(byte_id).track_id for byte_id in sorted(gone)}
         return list(ended.values()), frozenset(track_id for byte_id, track_id in ended.items() if byte_id in parked)
-
-    def _lasts(self, parked: bool) -> float:
-        return max(self.config.lost_track_s, self.config.parked_lost_track_s) if parked else self.config.lost_track_s
 
     def _new_id(self) -> int:
         self._next_id += 1
