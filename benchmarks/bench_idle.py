@@ -27,9 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-
 from stream_lpr.capture import open_source  # noqa: E402
 from stream_lpr.cli import load_models, resolve_config_path  # noqa: E402
 from stream_lpr.config import load_config  # noqa: E402
@@ -38,18 +35,14 @@ from stream_lpr.sinks import CsvSink  # noqa: E402
 
 
 def make_clip(path: Path, seconds: int) -> None:
-    from scenes import P_COMMERCIAL, P_KEI, P_PRIVATE, SIZE, Appearance, render_scene
+    from scenes import P_COMMERCIAL, P_KEI, P_PRIVATE, Appearance, write_scene
 
-    fps, n = 30, 30 * seconds
+    n = 30 * seconds
     # the moving cars keep to the left half, clear of the parked one
-    appearances = [Appearance(P_KEI, 0, n, (1050, 470), (1050, 470), 200, 200, seed=1),
-                   Appearance(P_PRIVATE, 150, 240, (-100, 450), (420, 440), 190, 210),
-                   Appearance(P_COMMERCIAL, 390, 480, (-100, 420), (380, 430), 180, 200, seed=2)]
-    rng = np.random.default_rng(0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, SIZE)
-    for frame in render_scene(appearances, n):
-        writer.write(np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
-    writer.release()
+    write_scene(path, [Appearance(P_KEI, 0, n, (1050, 470), (1050, 470), 200, 200, seed=1),
+                       Appearance(P_PRIVATE, 150, 240, (-100, 450), (420, 440), 190, 210),
+                       Appearance(P_COMMERCIAL, 390, 480, (-100, 420), (380, 430), 180, 200, seed=2)], n,
+                noise=3, seed=0)
 
 
 def run(config, clip: Path, models, out: Path, live: bool) -> dict:

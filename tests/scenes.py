@@ -94,9 +94,14 @@ def render_scene(appearances: list[Appearance], frames: int, size: tuple[int, in
 
 
 def write_scene(path, appearances: list[Appearance], frames: int, fps: float = 30.0,
-                size: tuple[int, int] = SIZE) -> None:
+                size: tuple[int, int] = SIZE, noise: float = 0.0, seed: int = 0) -> None:
+    """`noise`: sensor noise of this many grey levels, new in every frame, as a fixed camera's
+    still picture has (a rendered one is otherwise the same frame after frame)."""
+    rng = np.random.default_rng(seed)
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     for frame in render_scene(appearances, frames, size):
+        if noise:
+            frame = np.clip(frame + rng.normal(0, noise, frame.shape), 0, 255).astype(np.uint8)
         writer.write(frame)
     writer.release()
 

@@ -6,7 +6,6 @@ import threading
 import time
 
 import cv2
-import numpy as np
 import pytest
 
 from helpers import PLATE_A, PLATE_B
@@ -223,14 +222,10 @@ def test_live_source_dying_mid_run_flushes_tracks_and_ends_threads(tmp_path, mod
 def quiet_street(tmp_path_factory):
     """A fixed camera: 5 s of a car parked in view (B), the picture still but for sensor noise
     and the codec's, and a car (A) that drives through from frame 70 to 110."""
-    rng = np.random.default_rng(7)
-    frames = render_scene([Appearance(PLATE_B, 0, 150, (470, 250), (470, 250), 150, 150, seed=5),
-                           Appearance(PLATE_A, 70, 110, (-60, 240), (260, 250), 150, 150, seed=4)], 150, SMALL)
     path = tmp_path_factory.mktemp("videos") / "quiet.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, SMALL)
-    for frame in frames:
-        writer.write(np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
-    writer.release()
+    write_scene(path, [Appearance(PLATE_B, 0, 150, (470, 250), (470, 250), 150, 150, seed=5),
+                       Appearance(PLATE_A, 70, 110, (-60, 240), (260, 250), 150, 150, seed=4)], 150,
+                size=SMALL, noise=3, seed=7)
     return path
 
 
@@ -260,14 +255,10 @@ def test_a_still_picture_idles_the_detector_and_loses_no_sighting(quiet_street, 
 def passing_van(tmp_path_factory):
     """A fixed camera: a car parked in view (B) for 8 s, and a van (C) that drives past in front
     of it from frame 90 to 180, hiding its plate for more than a second."""
-    rng = np.random.default_rng(1)
-    frames = render_scene([Appearance(PLATE_B, 0, 240, (450, 240), (450, 240), 100, 100, seed=1),
-                           Appearance(P_COMMERCIAL, 90, 180, (700, 250), (100, 255), 110, 110, seed=2)], 240, SMALL)
     path = tmp_path_factory.mktemp("videos") / "van.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, SMALL)
-    for frame in frames:
-        writer.write(np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8))
-    writer.release()
+    write_scene(path, [Appearance(PLATE_B, 0, 240, (450, 240), (450, 240), 100, 100, seed=1),
+                       Appearance(P_COMMERCIAL, 90, 180, (700, 250), (100, 255), 110, 110, seed=2)], 240,
+                size=SMALL, noise=3, seed=1)
     return path
 
 
