@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""What detection.idle_every_s saves on a fixed camera's still picture, and what it costs.
+"""What a fixed camera's still picture saves: the idle detector (detection.idle_every_s) and parked
+plates read seldom once settled (read_policy.settled_reads_per_s), and what they cost.
 
     python benchmarks/bench_idle.py [--seconds 20]
 
 Renders a 1280 x 720 30 fps clip of a fixed camera (tests/scenes.py): a car parked in view the
 whole time, two cars driving in (at 5 s and at 13 s, 3 s each), and sensor noise on every
-frame, as a real camera's still picture has. Runs it through the pipeline (CSV only) with the
-idle detector (the default) and without (`idle_every_s` 0), each as a file (as fast as it goes)
-and played as a live camera (paced at 30 fps: CPU seconds per second of video is what a camera
-costs). Prints detector runs, frames idle, fps, CPU share and the sightings of each.
+frame, as a real camera's still picture has. Runs it through the pipeline (CSV only) with both
+(the defaults), without the idle detector, and with neither (as session 44 ran), each as a file
+(as fast as it goes) and played as a live camera (paced at 30 fps: CPU seconds per second of
+video is what a camera costs). Prints detector runs, frames idle, reads, fps, CPU share and the
+sightings of each.
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ def run(config, clip: Path, models, out: Path, live: bool) -> dict:
     return {"frames": stats.frames, "detections": stats.stage_n["detect"], "idle": stats.idle_frames,
             "fps": stats.frames / wall, "cpu_share": cpu / wall, "detect_ms": stats.mean_ms("detect"),
             "reads": stats.reads, "dropped": stats.dropped_frames,
-            "plates": sorted((r["plate"], int(r["first_frame"]), int(r["last_frame"])) for r in rows)}
+            "plates": sorted((r["plate"], int(r["first_frame"]), int(r["last_frame"]), int(r["reads"])) for r in rows)}
 
 
 def main() -> None:
@@ -69,15 +71,17 @@ def main() -> None:
         clip = Path(tmp) / "fixed_camera.mp4"
         print(f"rendering a {args.seconds} s fixed-camera clip ...", flush=True)
         make_clip(clip, args.seconds)
+        variants = (("both (the defaults)", {}), ("no idle detector", {"detection.idle_every_s": 0}),
+                    ("neither", {"detection.idle_every_s": 0,
+                                 "read_policy.settled_reads_per_s": base.read_policy.max_reads_per_s}))
         for live in (False, True):
-            for idle in (base.detection.idle_every_s, 0.0):
-                config = load_config(config_path, {"detection.idle_every_s": idle})
-                r = run(config, clip, models, Path(tmp) / "s.csv", live)
-                print(f"{'live (paced)' if live else 'file        '}  idle_every_s {idle:<4}: "
-                      f"{r['detections']:4d} detector runs, {r['idle']:4d} frames idle, {r['fps']:5.1f} fps, "
-                      f"CPU {100 * r['cpu_share']:5.1f} % of a core, detect {r['detect_ms']:5.1f} ms, "
-                      f"{r['reads']} reads, {r['dropped']} frames dropped", flush=True)
-                print(f"    sightings (plate, first frame, last frame): {r['plates']}", flush=True)
+            for name, overrides in variants:
+                r = run(load_config(config_path, overrides), clip, models, Path(tmp) / "s.csv", live)
+                print(f"{'live (paced)' if live else 'file        '}  {name:<20}: "
+                      f"{r['detections']:4d} detector runs, {r['idle']:4d} frames idle, {r['reads']:4d} reads, "
+                      f"{r['fps']:5.1f} fps, CPU {100 * r['cpu_share']:5.1f} % of a core, "
+                      f"detect {r['detect_ms']:5.1f} ms, {r['dropped']} frames dropped", flush=True)
+                print(f"    sightings (plate, first frame, last frame, reads): {r['plates']}", flush=True)
 
 
 if __name__ == "__main__":

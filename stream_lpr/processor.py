@@ -39,6 +39,7 @@ _LATENCY_SAMPLES = 10000
 _FPS_SMOOTHING = 0.05  # weight of the newest frame interval in the displayed fps
 _STILL_READ_WAIT_S = 30.0  # longest a still image waits for its reads
 _POLL_S = 0.1
+_SETTLED_READS = 12  # reads of a stable vote before a parked plate is read at settled_reads_per_s: 2 s at 6 a second
 
 
 @dataclass
@@ -250,9 +251,22 @@ class FrameProcessor:
             vehicle = self._vehicle(frame, plate)  # one picture for all the still's corner sets
             for corners in still_views(plate.corners, self.config.read_policy.still_views):
                 self._submit(plate, frame, corners, vehicle)
-        elif (self.policy.due(plate.track_id, frame.timestamp_s)
+        elif (self.policy.due(plate.track_id, frame.timestamp_s, self._reads_per_s(plate.track_id, frame.timestamp_s))
               and self.policy.geometry_ok(plate.corners, frame.image.shape)):
             self._submit(plate, frame, plate.corners, self._vehicle(frame, plate))
+
+    def _reads_per_s(self, track_id: int, t: float) -> float:
+        """read_policy.settled_reads_per_s for a parked plate whose vote has settled, else
+        max_reads_per_s. A car park's camera sees dozens of parked cars for hours, and more
+        reads of the same view of a plate add nothing; a plate that moves may come closer and
+        read better, so it is read at the full rate."""
+        rp = self.config.read_policy
+        if rp.settled_reads_per_s >= rp.max_reads_per_s or self.policy.due(track_id, t, rp.settled_reads_per_s):
+            return rp.max_reads_per_s  # due either way: no need to ask whether it settled
+        verdict = self.voter.verdict(track_id)
+        settled = (verdict is not None and verdict.stable and verdict.reads >= _SETTLED_READS
+                   and self.tracker.stood_still(track_id))
+        return rp.settled_reads_per_s if settled else rp.max_reads_per_s
 
     def _vehicle(self, frame: Frame, plate: TrackedPlate) -> np.ndarray | None:
         """The frame around the plate, sent with its reads only when crops are saved (the best

@@ -85,10 +85,11 @@ class ReadPolicy:
         self.config = config
         self._last_read_s: dict[int, float] = {}
 
-    def due(self, track_id: int, t: float) -> bool:
-        """True when the track has not been read within the last 1 / max_reads_per_s seconds."""
+    def due(self, track_id: int, t: float, reads_per_s: float | None = None) -> bool:
+        """True when the track has not been read within the last 1 / `reads_per_s` seconds
+        (default: max_reads_per_s)."""
         last = self._last_read_s.get(track_id)
-        return last is None or t - last >= 1.0 / self.config.max_reads_per_s - 1e-6
+        return last is None or t - last >= 1.0 / (reads_per_s or self.config.max_reads_per_s) - 1e-6
 
     def geometry_ok(self, corners: np.ndarray, shape: tuple[int, ...]) -> bool:
         """A video frame's plate: wide and frontal enough, in view and clear of the frame's edge."""

@@ -74,8 +74,8 @@ class _Track:
     def stood_still(self) -> bool:
         if self.last_seen_s - self.first_seen_s < _STILL_S:
             return False
-        recent = [box for t, box in self.boxes if t >= self.last_seen_s - _STILL_S]
-        return all(_inside_share(box, recent[0]) >= _STILL_INSIDE for box in recent[1:])
+        recent = np.array([box for t, box in self.boxes if t >= self.last_seen_s - _STILL_S], np.float32)
+        return bool((_inside_share(recent[1:], recent[0]) >= _STILL_INSIDE).all())
 
 
 class _Detections:
@@ -163,6 +163,10 @@ class PlateTracker:
     def open_ids(self) -> list[int]:
         return [tr.track_id for tr in self._tracks.values()]
 
+    def stood_still(self, track_id: int) -> bool:
+        """Whether the open track `track_id`'s plate stood still for its last seconds (parked)."""
+        return any(tr.stood_still for tr in self._tracks.values() if tr.track_id == track_id)
+
     def _new_bytetrack(self) -> BYTETracker:
         byte = BYTETracker(SimpleNamespace(
             track_high_thresh=self.config.high_confidence,
@@ -206,12 +210,12 @@ def _plate(track_id: int, det: int, xyxy, confidence, corners) -> TrackedPlate:
     )
 
 
-def _inside_share(a: np.ndarray, b: np.ndarray) -> float:
-    """The share of the smaller of boxes `a` and `b` that lies on the other."""
-    w = min(a[2], b[2]) - max(a[0], b[0])
-    h = min(a[3], b[3]) - max(a[1], b[1])
-    smaller = min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1]))
-    return float(max(w, 0.0) * max(h, 0.0) / smaller) if smaller > 0 else 0.0
+def _inside_share(boxes: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """For each of `boxes` (N, 4), the share of the smaller of it and `box` that lies on the other."""
+    w = np.minimum(boxes[:, 2], box[2]) - np.maximum(boxes[:, 0], box[0])
+    h = np.minimum(boxes[:, 3], box[3]) - np.maximum(boxes[:, 1], box[1])
+    smaller = np.minimum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), (box[2] - box[0]) * (box[3] - box[1]))
+    return np.clip(w, 0, None) * np.clip(h, 0, None) / np.maximum(smaller, 1e-6)
 
 
 def _center(xyxy: np.ndarray) -> np.ndarray:

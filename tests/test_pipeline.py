@@ -272,3 +272,17 @@ def test_a_parked_car_hidden_by_passing_traffic_is_one_sighting(passing_van, tmp
     _, sightings = run(load_config(None, {"tracking.parked_lost_track_s": 0}), passing_van, tmp_path / "b", models,
                        video=False)
     assert sorted(r["plate"] for r in sightings) == sorted([str(PLATE_B)] * 2 + [str(P_COMMERCIAL)])
+
+
+def test_a_parked_plate_whose_vote_settled_is_read_seldom(quiet_street, tmp_path, models):
+    reads = {}
+    for rate in (0.5, 6.0):  # 6: as often as any plate (read_policy.max_reads_per_s)
+        config = load_config(None, {"tracking.lost_track_s": 0.3, "detection.idle_every_s": 0,
+                                    "read_policy.settled_reads_per_s": rate})
+        _, sightings = run(config, quiet_street, tmp_path / str(rate), models, video=False)
+        assert sorted(r["plate"] for r in sightings) == sorted([str(PLATE_A), str(PLATE_B)])
+        reads[rate] = {r["plate"]: int(r["reads"]) for r in sightings}
+    # The parked car (5 s in view) is read at 6 a second until 12 reads settle its vote and it
+    # has stood still 2 s, then at 0.5; the driving one, which never stood still, as often as before.
+    assert reads[6.0][str(PLATE_B)] >= 25 and reads[0.5][str(PLATE_B)] <= 16
+    assert reads[0.5][str(PLATE_A)] == reads[6.0][str(PLATE_A)]
