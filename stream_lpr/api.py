@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from stream_lpr.capture import ArrayImageSource, FrameSource, open_source
-from stream_lpr.cli import DEFAULT_CONFIG, build_outputs, build_watch, check_outputs, load_models, resolve_config_path
+from stream_lpr.cli import DEFAULT_CONFIG, build_watch, check_outputs, load_models, process_source, resolve_config_path
 from stream_lpr.config import load_config
 from stream_lpr.errors import SourceError
 from stream_lpr.records import Sighting
@@ -46,8 +46,9 @@ class Recognizer:
             check_display()
 
     def read_image(self, image: np.ndarray | str | Path) -> list[Sighting]:
-        """The plates read in one image (a path, or an array as OpenCV reads one), a Sighting
-        each, with `verdict` (the fields and their confidences) and `xyxy` (its box)."""
+        """The plates read in one image (a path, or an array as OpenCV reads one; a folder's
+        path: in each of its images), a Sighting each, with `verdict` (the fields and their
+        confidences) and `xyxy` (its box)."""
         if isinstance(image, np.ndarray):
             source: FrameSource = ArrayImageSource(image)
         else:
@@ -67,9 +68,6 @@ class Recognizer:
 
     def _run(self, source: FrameSource, on_sighting: Callable[[Sighting], None] | None,
              stop: threading.Event | None) -> list[Sighting]:
-        from stream_lpr.overlay import Overlay
-        from stream_lpr.pipeline import run_pipeline
-
         sightings: list[Sighting] = []
 
         def written(sighting: Sighting) -> None:
@@ -79,14 +77,11 @@ class Recognizer:
 
         try:
             check_outputs(self.config, source)
-            outputs = build_outputs(self.config, source)
         except BaseException:
             source.close()
             raise
-        outputs.on_sighting = written
-        overlay = Overlay(self.config.overlay) if outputs.draws else None
-        stats = run_pipeline(self.config, source, self._detector, self._readers, outputs, overlay, stop=stop,
-                             watch=self._watch)
+        stats = process_source(self.config, source, self._detector, self._readers, self._watch, progress=False,
+                               on_sighting=written, stop=stop)
         if stats.error and not stats.stopped_by_user:
             raise SourceError(stats.error)
         return sightings

@@ -19,7 +19,9 @@ import argparse  # noqa: E402
 import contextlib  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -27,6 +29,7 @@ import yaml  # noqa: E402
 
 from stream_lpr.config import Config, load_config  # noqa: E402
 from stream_lpr.errors import ConfigError, StreamLprError, WeightsError  # noqa: E402
+from stream_lpr.records import Sighting  # noqa: E402
 from stream_lpr.watchlist import WatchAlerts, load_watchlist  # noqa: E402
 
 log = logging.getLogger("stream_lpr")
@@ -302,7 +305,7 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         source.close()
         raise
-    stats = _process(args, config, source, detector, readers, watch)
+    stats = process_source(config, source, detector, readers, watch, progress=not args.no_progress)
     if stats.error and not stats.stopped_by_user:
         raise StreamLprError(stats.error)
     return 0
@@ -337,8 +340,8 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
             log.error("%s; going on with the next video", exc)
             failed.append(path.name)
             continue
-        stats = _process(args, with_overrides(config, "output", **overrides), source, detector, readers, watch,
-                         csv_started)
+        stats = process_source(with_overrides(config, "output", **overrides), source, detector, readers, watch,
+                               progress=not args.no_progress, csv_started=csv_started)
         sightings += stats.sightings
         if stats.stopped_by_user:
             return 0
@@ -352,9 +355,11 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
     return 0
 
 
-def _process(args: argparse.Namespace, config: Config, source, detector, readers: list,
-             watch: WatchAlerts | None, csv_started: set[Path] | None = None):
-    """Runs one opened source through the pipeline into the outputs `config` names; its Stats."""
+def process_source(config: Config, source, detector, readers: list, watch: WatchAlerts | None, *,
+                   progress: bool = True, csv_started: set[Path] | None = None,
+                   on_sighting: Callable[[Sighting], None] | None = None, stop: threading.Event | None = None):
+    """Runs one opened source through the pipeline into the outputs `config` names (and
+    `on_sighting`: api.py), with a progress bar or status line; its Stats."""
     from stream_lpr.pipeline import run_pipeline
 
     try:
@@ -362,18 +367,19 @@ def _process(args: argparse.Namespace, config: Config, source, detector, readers
     except BaseException:
         source.close()
         raise
+    outputs.on_sighting = on_sighting
     overlay = None
     if outputs.draws:
         from stream_lpr.overlay import Overlay
 
         overlay = Overlay(config.overlay)
-    progress = Progress(source, enabled=not args.no_progress)
+    bar = Progress(source, enabled=progress)
     try:
-        with progress.logging():
-            stats = run_pipeline(config, source, detector, readers, outputs, overlay, on_frame=progress.update,
+        with bar.logging():
+            stats = run_pipeline(config, source, detector, readers, outputs, overlay, stop=stop, on_frame=bar.update,
                                  watch=watch)
     finally:
-        progress.close()
+        bar.close()
     _summary(stats, config)
     return stats
 
