@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 _SEP = r"[-_. T:]?"
 _FOUR_DIGIT_YEAR = re.compile(rf"(?<!\d)(20\d\d){_SEP}(\d\d){_SEP}(\d\d){_SEP}(\d\d){_SEP}(\d\d)(?:{_SEP}(\d\d))?")
 _TWO_DIGIT_YEAR = re.compile(r"(?<!\d)(\d\d)(\d\d)(\d\d)[-_](\d\d)(\d\d)(\d\d)(?!\d)")
+# Google's Pixel phones name photos and videos in UTC (PXL_20261207_063012345.mp4 is 15:30:12 in
+# Japan); every other camera above names them by its own local clock.
+_UTC_NAMES = re.compile(r"PXL_", re.IGNORECASE)
 _MP4_EPOCH = datetime(1904, 1, 1, tzinfo=timezone.utc)
 _EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 _EXIF_IFD, _DATETIME_ORIGINAL, _DATETIME_DIGITIZED = 0x8769, 36867, 36868
@@ -72,6 +75,8 @@ def photo_taken(path: Path, zone: tzinfo | None) -> RecordedAt | None:
 
 
 def from_name(name: str, zone: tzinfo | None) -> datetime | None:
+    if _UTC_NAMES.match(name):
+        zone = timezone.utc
     for pattern, century in ((_FOUR_DIGIT_YEAR, 0), (_TWO_DIGIT_YEAR, 2000)):
         for match in pattern.finditer(name):
             parts = [int(p) for p in match.groups() if p is not None]

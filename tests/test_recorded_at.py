@@ -28,6 +28,7 @@ def never_stop(_seconds):
     ("2026120715301200.MOV", datetime(2026, 12, 7, 15, 30, 12)),  # Comtec
     ("FILE261207-153012F.MOV", datetime(2026, 12, 7, 15, 30, 12)),  # Yupiteru
     ("VID_20261207_153012.mp4", datetime(2026, 12, 7, 15, 30, 12)),  # a phone
+    ("PXL_20261207_063012345.mp4", datetime(2026, 12, 7, 15, 30, 12)),  # a Pixel names files in UTC
     ("20261201_0800.MP4", datetime(2026, 12, 1, 8, 0)),
     ("clip.mp4", None),
     ("20261399_153012.mp4", None),  # no 99th of the 13th month
