@@ -191,19 +191,25 @@ class FrameProcessor:
         return quit_requested
 
     def _watched(self, frame: Frame, tracked: list[TrackedPlate]) -> dict[int, str]:
-        """The tracks in view whose stable plate is on the watchlist (track id -> the entry's
-        note), reporting those due (WatchAlerts.check)."""
+        """The tracks in view whose stable plate is on the watchlist, or possibly is one of its
+        plates (track id -> the entry's note), reporting those due (WatchAlerts.check)."""
         if self.watch is None:
             return {}
         self.watch.reload_if_edited()
         watched = {}
         for plate in tracked:
             verdict = self.voter.verdict(plate.track_id)
-            entry = self.watch.watchlist.match(verdict) if verdict is not None and verdict.stable else None
-            if entry is None:
+            if verdict is None or not verdict.stable:
                 continue
-            watched[plate.track_id] = entry.note
-            self._report(self.watch.check(frame.source, plate.track_id, verdict, entry, frame.timestamp_s))
+            entry, probability = self.watch.watchlist.match(verdict), None
+            if entry is None:
+                likely = self.watch.possible_in_view(plate.track_id, frame.timestamp_s, self.voter.scores)
+                if likely is None:
+                    continue
+                entry, probability = likely
+            watched[plate.track_id] = entry.note if probability is None else f"possibly {entry.note}"
+            self._report(self.watch.check(frame.source, plate.track_id, verdict, entry, frame.timestamp_s,
+                                          probability))
         return watched
 
     def _report(self, alert: Alert | None) -> None:
@@ -374,12 +380,15 @@ class FrameProcessor:
     def _watch_ended(self, track_id: int, sighting: Sighting, scores: FieldScores | None) -> Sighting:
         """The ended track's sighting marked if its plate is watched, and reported now if its
         vote never settled while in view; failing an exact match, if its votes make a watched
-        plate likely enough (WatchAlerts.possible)."""
+        plate likely enough (WatchAlerts.possible), or made one so while in view."""
         entry, probability = self.watch.watchlist.match(sighting.verdict), None
         if entry is None:
             likely = self.watch.possible(scores) if scores is not None else None
             if likely is None:
-                return sighting
+                before = self.watch.matched(track_id)
+                if before is None:
+                    return sighting
+                likely = before.entry, before.probability
             entry, probability = likely
         alert = self.watch.check(sighting.source, track_id, sighting.verdict, entry, sighting.last_seen_s, probability)
         self._report(alert)

@@ -15,14 +15,16 @@ Every field a line gives must equal the field the vote settled on; a field the r
 not settle matches nothing, so a watched plate is never reported from its number alone when
 its entry names more.
 
-A track that ends with no such match is still a possible match when its voted distributions
-give a watched plate at least `possible_min` probability (the product of the probabilities of
+A track with no such match is still a possible match when its voted distributions give a
+watched plate at least `possible_min` probability (the product of the probabilities of
 the fields its line names): a plate misread in one field, or read too unsure to settle it, is
 reported for a person to check rather than missed. At the default 0.05, a third of the
 synthetic test plates the reader misreads would be caught so; of those it reads right, 7 %
 would be reported for a listed plate that differs in the region or kana the reader found
 likeliest after the one it read, and 0.3 % for one with a random other region or kana
 (benchmarks/bench_watchlist.py). A false report needs a listed plate with the car's own number.
+A track is checked for one while in view once its vote has settled on another plate, and again
+when it ends: a car waiting at a gate is reported while it waits, not once it has gone.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +54,9 @@ _ANY = "*"
 _TOGETHER = re.compile(r"(.*?)(\*|[0-9][0-9ACFHKLMPXY]{0,2})?(\*|[^0-9・-])([0-9・-]+)")
 _COMMAND_WAIT_S = 10.0  # longest the end of a run waits for report commands still running
 _RELOAD_CHECK_S = 2.0  # how often a running camera looks whether its watchlist file was edited
+# How often a track in view is checked for a possible match: a list of 10 000 plates costs about
+# 2 ms a check, and a plate's votes change little within a second.
+_POSSIBLE_EVERY_S = 1.0
 _FIELDS = ("region", "class_number", "kana", "number")
 
 
@@ -201,8 +207,9 @@ def check_command(command: str) -> list[str]:
 
 
 class WatchAlerts:
-    """When to report a watched plate: once per track, and not again for the same plate on the
-    same source until it has been out of sight (no frame matched it) for `quiet_s`. A plate the
+    """When to report a watched plate: once per track (a possible match may be followed by an
+    exact one), and not again for the same plate on the same source until it has been out of
+    sight (no frame matched it) for `quiet_s`. A plate the
     tracker loses for a moment comes back as a new track; without the quiet time each return
     would be a new alarm. With a `command`, each report also starts it (without a shell, not
     waited for: a slow notifier never holds up the video), the plate in its environment.
@@ -215,12 +222,29 @@ class WatchAlerts:
         self._running: list[subprocess.Popen] = []
         self._checked_at = time.monotonic()
         self._file_time: float | None = watchlist.mtime  # of the file as last read or tried
-        self._alerted: set[int] = set()  # open tracks already reported
+        self._reported: dict[int, Alert] = {}  # open tracks that matched -> their last match (check())
+        self._checked: dict[int, tuple[float, tuple[WatchEntry, float] | None]] = {}  # track -> (when, possible())
         self._last_seen: dict[tuple[str, str], float] = {}  # (source, plate) -> when a frame last matched it
 
     def possible(self, scores: pf.FieldScores) -> tuple[WatchEntry, float] | None:
-        """The watched plate an ended track with no exact match may be, and its probability."""
+        """The watched plate a track with no exact match may be, and its probability."""
         return self.watchlist.likely(scores, self.possible_min) if self.possible_min > 0 else None
+
+    def possible_in_view(self, track_id: int, at_s: float,
+                         scores: Callable[[int], pf.FieldScores | None]) -> tuple[WatchEntry, float] | None:
+        """possible() for a track in view, from its votes (`scores(track_id)`) at most once a
+        second; between checks, the last check's answer."""
+        if self.possible_min <= 0:
+            return None
+        checked = self._checked.get(track_id)
+        if checked is None or at_s - checked[0] >= _POSSIBLE_EVERY_S:
+            votes = scores(track_id)
+            checked = self._checked[track_id] = at_s, self.possible(votes) if votes is not None else None
+        return checked[1]
+
+    def matched(self, track_id: int) -> Alert | None:
+        """How an open track last matched the list (reported, or kept quiet by `quiet_s`), if it did."""
+        return self._reported.get(track_id)
 
     def check(self, source: str, track_id: int, verdict: Verdict, entry: WatchEntry, at_s: float,
               probability: float | None = None) -> Alert | None:
@@ -230,12 +254,14 @@ class WatchAlerts:
         key = (source, plate)
         last = self._last_seen.get(key)
         self._last_seen[key] = at_s
-        if track_id in self._alerted:
-            return None
-        self._alerted.add(track_id)
+        before = self._reported.get(track_id)
+        if before is not None and (before.probability is None or probability is not None):
+            return None  # reported already: an exact match after a possible one is news, nothing else is
+        alert = Alert(entry, plate, source, track_id, at_s, probability)
+        self._reported[track_id] = alert
         if last is not None and at_s - last <= self.quiet_s:
             return None
-        return Alert(entry, plate, source, track_id, at_s, probability)
+        return alert
 
     def reload_if_edited(self) -> None:
         """Reads the watchlist file again if it was changed since it was read (a camera runs for
@@ -263,7 +289,8 @@ class WatchAlerts:
 
     def forget(self, track_id: int) -> None:
         """The track has ended."""
-        self._alerted.discard(track_id)
+        self._reported.pop(track_id, None)
+        self._checked.pop(track_id, None)
 
     def notify(self, alert: Alert) -> None:
         """Starts the report command, if any, for `alert`."""

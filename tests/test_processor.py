@@ -104,16 +104,21 @@ def test_a_watched_plate_is_reported_once_while_in_view_or_else_when_it_ends(str
 
 
 @pytest.mark.parametrize("possible_min, reported", [(0.05, 0), (1e-12, 1)])
-def test_a_plate_near_a_watched_one_is_a_possible_match_by_its_probability(street, models, possible_min, reported):
+def test_a_plate_near_a_watched_one_is_a_possible_match_by_its_probability_reported_in_view(street, models, possible_min, reported):
     # A's plate with another kana: no exact match. The reader is sure of A's kana, so the listed
     # one gets far less than the default 0.05 probability; any at all passes a least probability of 1e-12.
     other_kana = next(k for k in "さすせ" if k != PLATE_A.kana)
     listed = f"{PLATE_A.region} {PLATE_A.class_number} {other_kana} {PLATE_A.number} # near A"
     channel = HeldChannel(models[1])
     proc, sink = processor(models, channel, Watchlist([parse_entry(listed)]), **{"watchlist.possible_min": possible_min})
-    for i in range(40):
+    for i in range(31):
         channel.release()
-        proc.process(frame(street, i, with_plate=i < 31))
+        proc.process(frame(street, i))
+    # Reported while in view, once its vote has settled on A, and not again when its track ends.
+    assert (proc.stats.alerts, proc.stats.possible_alerts) == (0, reported)
+    for i in range(31, 40):
+        channel.release()
+        proc.process(frame(street, i, with_plate=False))
     assert (proc.stats.alerts, proc.stats.possible_alerts) == (0, reported)
     [row] = sink.rows
     assert row.verdict.text == PLATE_A

@@ -159,3 +159,28 @@ def test_a_possible_match_is_the_watched_plate_the_votes_make_likeliest():
     entry, p = alerts.possible(voted())
     alert = alerts.check("cam", 1, verdict(kana="あ"), entry, 3.0, p)
     assert alert.match == "possible 0.24" and entry.display() == "* * い 12-34"
+    assert alerts.check("cam", 1, verdict(kana="あ"), entry, 3.5, p) is None  # once per track
+    assert alerts.matched(1) == alert
+    # The same track read right later: an exact match is news after a possible one, once.
+    exact = report(alerts, "cam", 1, verdict(kana="い"), 4.0)
+    assert exact is not None and exact.match == "exact" and report(alerts, "cam", 1, verdict(kana="い"), 4.5) is None
+
+
+def test_a_track_in_view_is_checked_for_a_possible_match_at_most_once_a_second():
+    alerts = WatchAlerts(Watchlist([parse_entry("い 12-34 # kana and number")]), quiet_s=60.0, possible_min=0.1)
+    asked = []
+
+    def scores(track_id):
+        asked.append(track_id)
+        return voted()
+
+    entry, p = alerts.possible_in_view(1, 10.0, scores)
+    assert entry.note == "kana and number" and p == pytest.approx(0.3 * 0.95 ** 4)
+    assert alerts.possible_in_view(1, 10.9, scores) == (entry, p) and asked == [1]  # the last answer
+    alerts.possible_in_view(1, 11.0, scores)
+    alerts.possible_in_view(2, 11.0, scores)
+    assert asked == [1, 1, 2]
+    alerts.forget(1)
+    alerts.possible_in_view(1, 11.1, scores)
+    assert asked == [1, 1, 2, 1]
+    assert WatchAlerts(alerts.watchlist, quiet_s=60.0).possible_in_view(1, 0.0, scores) is None  # exact only
