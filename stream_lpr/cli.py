@@ -205,9 +205,17 @@ def check_outputs(config: Config, source=None) -> None:
                           "(or --show, --serve)")
 
 
-def build_outputs(config: Config, source, csv_started: set[Path] | None = None):
+def web_preview(config: Config):
+    """The browser page output.serve names (bound at once: StreamLprError if its port is taken)."""
+    from stream_lpr.preview import WebPreview
+
+    return WebPreview(config.output.serve, listed=not config.overlay.anonymize)
+
+
+def build_outputs(config: Config, source, csv_started: set[Path] | None = None, preview=None):
     """The sinks `config` names for `source`; `csv_started`: the CSV files this run has begun
-    (a folder of videos: its later videos append to them)."""
+    (a folder of videos: its later videos append to them); `preview`: the browser page a
+    folder's videos share (output.serve), left open for the next."""
     from stream_lpr.pipeline import Outputs
     from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, WebhookPoster, Window
 
@@ -225,10 +233,10 @@ def build_outputs(config: Config, source, csv_started: set[Path] | None = None):
                                       segment_s=60.0 * out.segment_minutes if live else 0.0)
         outputs.crops = CropSaver(out.save_crops) if out.save_crops else None
         outputs.webhook = WebhookPoster(out.webhook, out.webhook_timeout_s) if out.webhook else None
-        if out.serve:
-            from stream_lpr.preview import WebPreview
-
-            outputs.preview = WebPreview(out.serve, listed=not config.overlay.anonymize)
+        if preview is not None:
+            outputs.preview, outputs.preview_shared = preview, True
+        elif out.serve:
+            outputs.preview = web_preview(config)
     except Exception:
         outputs.close()
         raise
@@ -238,7 +246,7 @@ def build_outputs(config: Config, source, csv_started: set[Path] | None = None):
 class Progress:
     """A tqdm bar for files and folders; a once-a-second stats line for live sources."""
 
-    def __init__(self, source, enabled: bool) -> None:
+    def __init__(self, source, enabled: bool, label: str = "") -> None:
         self.live = source.info.live
         self.enabled = enabled
         self._bar = None
@@ -247,7 +255,7 @@ class Progress:
             from tqdm import tqdm
 
             self._bar = tqdm(total=source.info.frame_count or None, unit="frame", dynamic_ncols=True,
-                             file=sys.stderr, mininterval=0.5, desc=Path(source.info.name).name[:30])
+                             file=sys.stderr, mininterval=0.5, desc=f"{label} {Path(source.info.name).name[:30]}".lstrip())
 
     def update(self, stats) -> None:
         if self._bar is not None:
@@ -326,28 +334,35 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
     if images:
         log.warning("%s holds videos, so it is read as a folder of videos: its %d image(s) are left out", folder, images)
     detector, readers = load_models(config, config_path)
+    # One browser page for the whole card: a page per video would break its stream at each file.
+    preview = web_preview(config) if config.output.serve else None
     failed, names, sightings, csv_started = [], set(), 0, set()
-    for k, path in enumerate(videos):
-        log.info("video %d of %d: %s", k + 1, len(videos), path.name)
-        overrides = {}
-        if config.output.video:
-            name = path.stem + ".mp4" if path.stem + ".mp4" not in names else path.name + ".mp4"
-            names.add(name)
-            overrides["video"] = str(Path(config.output.video) / name)
-        try:
-            source = open_source(str(path), config.capture, realtime=args.realtime)
-        except SourceError as exc:
-            log.error("%s; going on with the next video", exc)
-            failed.append(path.name)
-            continue
-        stats = process_source(with_overrides(config, "output", **overrides), source, detector, readers, watch,
-                               progress=not args.no_progress, csv_started=csv_started)
-        sightings += stats.sightings
-        if stats.stopped_by_user:
-            return 0
-        if stats.error:
-            log.error("%s; going on with the next video", stats.error)
-            failed.append(path.name)
+    try:
+        for k, path in enumerate(videos):
+            log.info("video %d of %d: %s", k + 1, len(videos), path.name)
+            overrides = {}
+            if config.output.video:
+                name = path.stem + ".mp4" if path.stem + ".mp4" not in names else path.name + ".mp4"
+                names.add(name)
+                overrides["video"] = str(Path(config.output.video) / name)
+            try:
+                source = open_source(str(path), config.capture, realtime=args.realtime)
+            except SourceError as exc:
+                log.error("%s; going on with the next video", exc)
+                failed.append(path.name)
+                continue
+            stats = process_source(with_overrides(config, "output", **overrides), source, detector, readers, watch,
+                                   progress=not args.no_progress, csv_started=csv_started, preview=preview,
+                                   label=f"{k + 1}/{len(videos)}")
+            sightings += stats.sightings
+            if stats.stopped_by_user:
+                return 0
+            if stats.error:
+                log.error("%s; going on with the next video", stats.error)
+                failed.append(path.name)
+    finally:
+        if preview is not None:
+            preview.close()
     log.info("%d video(s) read, %d sightings in all", len(videos) - len(failed), sightings)
     if failed:
         raise StreamLprError(f"{len(failed)} of {len(videos)} videos in {folder} could not be read to the end "
@@ -357,13 +372,15 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
 
 def process_source(config: Config, source, detector, readers: list, watch: WatchAlerts | None, *,
                    progress: bool = True, csv_started: set[Path] | None = None,
-                   on_sighting: Callable[[Sighting], None] | None = None, stop: threading.Event | None = None):
+                   on_sighting: Callable[[Sighting], None] | None = None, stop: threading.Event | None = None,
+                   preview=None, label: str = ""):
     """Runs one opened source through the pipeline into the outputs `config` names (and
-    `on_sighting`: api.py), with a progress bar or status line; its Stats."""
+    `on_sighting`: api.py), with a progress bar (`label` before the file's name) or status
+    line; its Stats. `preview`: a browser page that outlives the run (build_outputs)."""
     from stream_lpr.pipeline import run_pipeline
 
     try:
-        outputs = build_outputs(config, source, csv_started)
+        outputs = build_outputs(config, source, csv_started, preview)
     except BaseException:
         source.close()
         raise
@@ -373,7 +390,7 @@ def process_source(config: Config, source, detector, readers: list, watch: Watch
         from stream_lpr.overlay import Overlay
 
         overlay = Overlay(config.overlay)
-    bar = Progress(source, enabled=progress)
+    bar = Progress(source, enabled=progress, label=label)
     try:
         with bar.logging():
             stats = run_pipeline(config, source, detector, readers, outputs, overlay, stop=stop, on_frame=bar.update,

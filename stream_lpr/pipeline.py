@@ -346,7 +346,8 @@ def run_pipeline(config: Config, source: FrameSource, detector, readers: list, o
         outputs = replace(outputs, webhook=_BackgroundWebhook(outputs.webhook, stats))
     processor = FrameProcessor(config, detector, _QueueChannel(link, live, stop), outputs, overlay, stats, live,
                                watch)
-    if outputs.preview is not None:
+    if outputs.preview is not None and not outputs.preview.started:  # a folder's videos share one
+        outputs.preview.started = True
         threading.Thread(target=outputs.preview.serve_forever, name="preview", daemon=True).start()
     with _SignalStop(stop, stats):
         grabber.start()

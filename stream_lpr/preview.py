@@ -84,6 +84,7 @@ class WebPreview:
         self._added = 0
         self.listed = listed
         self.closed = False
+        self.started = False  # its server thread is running (pipeline.py starts it once, for the first run it serves)
 
     def add(self, record: dict, crop: np.ndarray | None = None) -> None:
         """A sighting (with its best plate crop) or watchlist report for the page

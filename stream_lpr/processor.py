@@ -103,6 +103,7 @@ class Outputs:
     images_dir: str | None = None  # still-image sources: annotated images go here
     webhook: WebhookPoster | None = None  # each sighting and watchlist report as JSON (pipeline.py: from a thread)
     preview: WebPreview | None = None  # the drawn frames for a browser (pipeline.py serves it from a thread)
+    preview_shared: bool = False  # the preview serves a folder's videos, one run each: their caller closes it
     on_sighting: Callable[[Sighting], None] | None = None  # each sighting as its row is written (api.py)
 
     @property
@@ -115,7 +116,7 @@ class Outputs:
         return any(sink is not None for sink in (self.video, self.window, self.images_dir, self.preview))
 
     def close(self) -> None:
-        for sink in (self.csv, self.video, self.window, self.webhook, self.preview):
+        for sink in (self.csv, self.video, self.window, self.webhook, None if self.preview_shared else self.preview):
             if sink is not None:
                 sink.close()
 

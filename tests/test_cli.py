@@ -366,10 +366,14 @@ def test_a_webhook_that_refuses_or_is_down_loses_no_csv_row_and_says_so(tmp_path
     assert "0 record(s) posted to the webhook (2 not delivered)" in result.stderr
 
 
-def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video):
-    with socket.socket() as probe:  # a free port
+def free_port() -> int:
+    with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+        return probe.getsockname()[1]
+
+
+def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video):
+    port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "no_proxy": "*"}
     proc = subprocess.Popen(CLI + ["--source", str(long_video), "--realtime", "--serve", f"127.0.0.1:{port}",
                                    "--csv", str(tmp_path / "s.csv"), "--no-progress",
@@ -407,6 +411,32 @@ def test_a_browser_watches_the_annotated_frames_of_a_camera(tmp_path, long_video
     assert rows and all(r["event"] == "sighting" and r["number"] == PLATE_B.number and len(r["box"]) == 4
                         for r in rows)
     assert [cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape for data in crops] == [(64, 128, 3)]
+
+
+def test_a_folder_of_videos_is_watched_on_one_browser_page(tmp_path, video, long_video):
+    card = tmp_path / "Movie"
+    card.mkdir()
+    for name, clip in (("a.mp4", video), ("b.mp4", video), ("c.mp4", long_video)):
+        (card / name).write_bytes(clip.read_bytes())
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "no_proxy": "*"}
+    proc = subprocess.Popen(CLI + ["--source", str(card), "--realtime", "--serve", f"127.0.0.1:{port}",
+                                   "--no-progress", "--set", "tracking.lost_track_s=0.3"],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # While c.mp4 plays, the page still lists what a.mp4 and b.mp4 logged: one page, not one a video.
+    sources, deadline = set(), time.monotonic() + 180
+    while sources != {"a.mp4", "b.mp4", "c.mp4"} and time.monotonic() < deadline and proc.poll() is None:
+        try:
+            posted = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{port}/sightings.json", timeout=30).read())
+            sources = {Path(r["source"]).name for r in posted if r["event"] == "sighting"}
+        except (urllib.error.URLError, ConnectionError):
+            pass  # the models are still loading
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert sources == {"a.mp4", "b.mp4", "c.mp4"}, err
+    assert proc.returncode == 0, err
+    assert err.count("preview: open") == 1
 
 
 def test_a_preview_address_already_taken_is_one_line_and_exit_code_1(video):
