@@ -7,6 +7,7 @@ sources.
     for s in lpr.read_image(frame):               # a BGR array as OpenCV gives it, or a path
         print(s.verdict.display(), s.verdict.confidence, s.xyxy)
     sightings = lpr.run("drive.mp4")              # one per vehicle, as the CSV's rows
+    sightings = lpr.run("DCIM/Movie/")            # a dashcam's card: its videos in name order
     lpr.run("rtsp://cam/stream", on_sighting=print, stop=stop_event)  # a camera, until stop is set
 
 The models load once, in the constructor; each call is a run of the pipeline of its own (its
@@ -25,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from stream_lpr.capture import ArrayImageSource, FrameSource, open_source
-from stream_lpr.cli import DEFAULT_CONFIG, build_watch, check_outputs, load_models, process_source, resolve_config_path
+from stream_lpr.capture import ArrayImageSource, FrameSource, open_source, videos_in
+from stream_lpr.cli import (DEFAULT_CONFIG, build_watch, check_outputs, load_models, process_source, process_videos,
+                            resolve_config_path)
 from stream_lpr.config import load_config
 from stream_lpr.errors import SourceError
 from stream_lpr.records import Sighting
@@ -56,18 +58,18 @@ class Recognizer:
             if not source.info.still:
                 source.close()
                 raise SourceError(f"not an image: {image} (Recognizer.run reads videos and cameras)")
-        return self._run(source, None, None)
+        sightings: list[Sighting] = []
+        self._run(source, sightings.append, None)
+        return sightings
 
     def run(self, source: str | Path | int, on_sighting: Callable[[Sighting], None] | None = None,
             stop: threading.Event | None = None) -> list[Sighting]:
-        """Every sighting of a source as `--source` takes it (a video file, a webcam index, an
-        rtsp:// or http:// URL, an image or a folder of images), in the order their rows are
-        written. `on_sighting` gets each as it is written (from the calling thread); a camera
-        runs until `stop` is set or, in the main thread, Ctrl+C."""
-        return self._run(open_source(str(source), self.config.capture), on_sighting, stop)
-
-    def _run(self, source: FrameSource, on_sighting: Callable[[Sighting], None] | None,
-             stop: threading.Event | None) -> list[Sighting]:
+        """Every sighting of a source as `--source` takes it (a video file, a folder of videos
+        such as a dashcam's card, a webcam index, an rtsp:// or http:// URL, an image or a
+        folder of images), in the order their rows are written. `on_sighting` gets each as it
+        is written (from the calling thread); a camera runs until `stop` is set or, in the main
+        thread, Ctrl+C. A folder's videos that cannot be read raise StreamLprError once the
+        others are read (`on_sighting` has had their sightings)."""
         sightings: list[Sighting] = []
 
         def written(sighting: Sighting) -> None:
@@ -75,6 +77,17 @@ class Recognizer:
             if on_sighting is not None:
                 on_sighting(sighting)
 
+        folder = Path(str(source))
+        videos = videos_in(folder) if folder.is_dir() else []
+        if videos:
+            check_outputs(self.config)
+            process_videos(self.config, folder, videos, self._detector, self._readers, self._watch,
+                           progress=False, on_sighting=written, stop=stop)
+        else:
+            self._run(open_source(str(source), self.config.capture), written, stop)
+        return sightings
+
+    def _run(self, source: FrameSource, written: Callable[[Sighting], None], stop: threading.Event | None) -> None:
         try:
             check_outputs(self.config, source)
         except BaseException:
@@ -84,4 +97,3 @@ class Recognizer:
                                on_sighting=written, stop=stop)
         if stats.error and not stats.stopped_by_user:
             raise SourceError(stats.error)
-        return sightings

@@ -321,19 +321,27 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | None, watch: WatchAlerts | None,
                 folder: Path, videos: list[Path]) -> int:
+    check_outputs(config)
+    detector, readers = load_models(config, config_path)
+    process_videos(config, folder, videos, detector, readers, watch, realtime=args.realtime,
+                   progress=not args.no_progress)
+    return 0
+
+
+def process_videos(config: Config, folder: Path, videos: list[Path], detector, readers: list,
+                   watch: WatchAlerts | None, *, realtime: bool = False, progress: bool = True,
+                   on_sighting: Callable[[Sighting], None] | None = None, stop: threading.Event | None = None) -> None:
     """A folder of videos (a dashcam's card): each in name order as a run of its own (a track
     does not cross from one file to the next), its rows into the one CSV, its annotated video
-    into the --output folder under its own name. A video that cannot be read is reported and
-    the rest are read; the run then ends with an error naming it."""
+    into the output.video folder under its own name. A video that cannot be read is reported
+    and the rest are read; then StreamLprError names it. Ctrl+C or `stop` ends it at once."""
     from stream_lpr.capture import IMAGE_SUFFIXES, open_source
     from stream_lpr.config import with_overrides
     from stream_lpr.errors import SourceError
 
-    check_outputs(config)
     images = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
     if images:
         log.warning("%s holds videos, so it is read as a folder of videos: its %d image(s) are left out", folder, images)
-    detector, readers = load_models(config, config_path)
     # One browser page for the whole card: a page per video would break its stream at each file.
     preview = web_preview(config) if config.output.serve else None
     failed, names, sightings, csv_started = [], set(), 0, set()
@@ -346,17 +354,17 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
                 names.add(name)
                 overrides["video"] = str(Path(config.output.video) / name)
             try:
-                source = open_source(str(path), config.capture, realtime=args.realtime)
+                source = open_source(str(path), config.capture, realtime=realtime)
             except SourceError as exc:
                 log.error("%s; going on with the next video", exc)
                 failed.append(path.name)
                 continue
             stats = process_source(with_overrides(config, "output", **overrides), source, detector, readers, watch,
-                                   progress=not args.no_progress, csv_started=csv_started, preview=preview,
-                                   label=f"{k + 1}/{len(videos)}")
+                                   progress=progress, csv_started=csv_started, on_sighting=on_sighting, stop=stop,
+                                   preview=preview, label=f"{k + 1}/{len(videos)}")
             sightings += stats.sightings
-            if stats.stopped_by_user:
-                return 0
+            if stats.stopped_by_user or (stop is not None and stop.is_set()):
+                return
             if stats.error:
                 log.error("%s; going on with the next video", stats.error)
                 failed.append(path.name)
@@ -367,7 +375,6 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
     if failed:
         raise StreamLprError(f"{len(failed)} of {len(videos)} videos in {folder} could not be read to the end "
                              f"(their rows up to the fault are written): {', '.join(failed)}")
-    return 0
 
 
 def process_source(config: Config, source, detector, readers: list, watch: WatchAlerts | None, *,

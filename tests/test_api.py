@@ -9,7 +9,7 @@ import pytest
 from helpers import PLATE_A, PLATE_B
 from scenes import SMALL, render_scene, two_plates, write_scene
 from stream_lpr.api import Recognizer
-from stream_lpr.errors import ConfigError, SourceError
+from stream_lpr.errors import ConfigError, SourceError, StreamLprError
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +44,21 @@ def test_a_video_gives_each_vehicle_once_as_it_is_written(lpr, tmp_path):
     assert [s.verdict.display() for s in found] == [str(PLATE_B), str(PLATE_A)]
     assert heard == found
     assert found[1].first_frame <= 3 and found[1].last_frame >= 57
+
+
+def test_a_folder_of_videos_is_read_video_by_video_and_a_broken_one_raised_after_the_rest(lpr, tmp_path):
+    card = tmp_path / "Movie"
+    card.mkdir()
+    write_scene(card / "20261201_0800.mp4", two_plates(60), 60, size=SMALL)
+    (card / "20261201_0801.mp4").write_bytes((card / "20261201_0800.mp4").read_bytes())
+    (card / "20261201_0802.mp4").write_bytes(b"\0" * 4096)
+    got = []
+    with pytest.raises(StreamLprError, match="1 of 3 videos .* 20261201_0802.mp4"):
+        lpr.run(card, on_sighting=got.append)
+    assert sorted((s.source.rsplit("/", 1)[-1], s.verdict.display()) for s in got) == sorted(
+        (name, str(plate)) for name in ("20261201_0800.mp4", "20261201_0801.mp4") for plate in (PLATE_A, PLATE_B))
+    (card / "20261201_0802.mp4").unlink()
+    assert plates(lpr.run(card)) == plates(got)
 
 
 def test_outputs_named_in_the_settings_are_written_too(tmp_path):
