@@ -123,6 +123,7 @@ class OutputConfig:
     serve: str = ""
     webhook: str = ""
     webhook_timeout_s: float = _opt(5.0, 0.1, 120.0)
+    webhook_images: bool = False
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from stream_lpr.preview import WebPreview
 from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
 from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, Sighting, TrackedPlate
 from stream_lpr.rectify import rectify, vehicle_view
-from stream_lpr.sinks import (CropSaver, CsvSink, VideoSink, WebhookPoster, Window, alert_record,
+from stream_lpr.sinks import (CropSaver, CsvSink, VideoSink, WebhookPoster, Window, alert_record, record_images,
                               sighting_record)
 from stream_lpr.tracking import PlateTracker
 from stream_lpr.voting import PlateVoter
@@ -209,11 +209,14 @@ class FrameProcessor:
                     continue
                 entry, probability = likely
             watched[plate.track_id] = entry.note if probability is None else f"possibly {entry.note}"
-            self._report(self.watch.check(frame.source, plate.track_id, verdict, entry, frame.timestamp_s,
-                                          probability))
+            alert = self.watch.check(frame.source, plate.track_id, verdict, entry, frame.timestamp_s, probability)
+            best = self.voter.best_read(plate.track_id) if alert is not None else None
+            self._report(alert, best.crop if best else None, best.vehicle if best else None)
         return watched
 
-    def _report(self, alert: Alert | None) -> None:
+    def _report(self, alert: Alert | None, crop: np.ndarray | None = None, vehicle: np.ndarray | None = None) -> None:
+        """Logs, runs the report command for and publishes `alert` (with the plate's best crop
+        and the frame around it so far), if any."""
         if alert is None:
             return
         if alert.probability is None:
@@ -227,7 +230,7 @@ class FrameProcessor:
                         alert.track_id, alert.at_s, alert.source)
         self.watch.notify(alert)
         if self.outputs.publishes:
-            self._publish(alert_record(alert))
+            self._publish(alert_record(alert), crop, vehicle)
 
     def _track(self, frame: Frame, detections) -> list[TrackedPlate]:
         found = np.asarray(detections.xyxy), np.asarray(detections.confidence), np.asarray(detections.corners)
@@ -276,9 +279,11 @@ class FrameProcessor:
         return rp.settled_reads_per_s if settled else rp.max_reads_per_s
 
     def _vehicle(self, frame: Frame, plate: TrackedPlate) -> np.ndarray | None:
-        """The frame around the plate, sent with its reads only when crops are saved (the best
-        read's is saved with its crop)."""
-        return vehicle_view(frame.image, plate.xyxy) if self.outputs.crops is not None else None
+        """The frame around the plate, sent with its reads only when crops are saved or posted
+        (the best read's goes with its crop)."""
+        wanted = self.outputs.crops is not None or (self.outputs.webhook is not None
+                                                     and self.config.output.webhook_images)
+        return vehicle_view(frame.image, plate.xyxy) if wanted else None
 
     def _submit(self, plate: TrackedPlate, frame: Frame, corners: np.ndarray, vehicle: np.ndarray | None) -> None:
         crop = rectify(frame.image, corners)
@@ -365,16 +370,17 @@ class FrameProcessor:
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
         if self.outputs.publishes:
-            self._publish(sighting_record(sighting), sighting.best_crop)
+            self._publish(sighting_record(sighting), sighting.best_crop, sighting.best_vehicle)
         if self.outputs.on_sighting is not None:
             self.outputs.on_sighting(sighting)
         self.stats.sightings += 1
 
-    def _publish(self, record: dict, crop: np.ndarray | None = None) -> None:
-        """A sighting or watchlist report, as JSON, to the webhook and the browser page (which
-        also shows a sighting's best crop)."""
+    def _publish(self, record: dict, crop: np.ndarray | None = None, vehicle: np.ndarray | None = None) -> None:
+        """A sighting or watchlist report, as JSON, to the webhook (with its pictures when
+        output.webhook_images asks) and the browser page (which shows the plate's crop)."""
         if self.outputs.webhook is not None:
-            self.outputs.webhook.send(record)
+            images = record_images(crop, vehicle) if self.config.output.webhook_images else {}
+            self.outputs.webhook.send({**record, **images})
         if self.outputs.preview is not None:
             self.outputs.preview.add(record, crop)
 
@@ -392,7 +398,7 @@ class FrameProcessor:
                 likely = before.entry, before.probability
             entry, probability = likely
         alert = self.watch.check(sighting.source, track_id, sighting.verdict, entry, sighting.last_seen_s, probability)
-        self._report(alert)
+        self._report(alert, sighting.best_crop, sighting.best_vehicle)
         return replace(sighting, watchlist=entry.note, watchlist_match=match_label(probability))
 
     def _render(self, frame: Frame, tracked: list[TrackedPlate], watched: dict[int, str], detected: bool) -> bool:

@@ -79,6 +79,24 @@ def alert_record(alert: Alert) -> dict:
             "track_id": alert.track_id, "seconds": round(alert.at_s, 3)}
 
 
+_RECORD_VEHICLE_WIDTH = 640  # a notification's picture of the car, not a frame to analyse
+
+
+def record_images(crop: np.ndarray | None, vehicle: np.ndarray | None) -> dict:
+    """A record's pictures (output.webhook_images) as base64 JPEG: `crop_jpeg`, the plate crop,
+    and `vehicle_jpeg`, the frame around it, shrunk to at most 640 px wide; null when none."""
+    if vehicle is not None and vehicle.shape[1] > _RECORD_VEHICLE_WIDTH:
+        scale = _RECORD_VEHICLE_WIDTH / vehicle.shape[1]
+        vehicle = cv2.resize(vehicle, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+    def jpeg(image: np.ndarray | None, quality: int) -> str | None:
+        if image is None or not image.size:
+            return None
+        return base64.b64encode(cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])[1]).decode("ascii")
+
+    return {"crop_jpeg": jpeg(crop, 90), "vehicle_jpeg": jpeg(vehicle, 85)}
+
+
 class WebhookRejected(Exception):
     """The server refused a record (HTTP 4xx): sending it again would be refused again."""
 

@@ -131,6 +131,12 @@ class PlateVoter:
         votes = self._tracks.get(track_id)
         return _voted(votes) if votes is not None and votes.reads else None
 
+    def best_read(self, track_id: int) -> ReadJob | None:
+        """The track's read of the highest quality times confidence so far (its crop and box are
+        the ones logged); None for an unknown or unread track."""
+        votes = self._tracks.get(track_id)
+        return votes.best if votes is not None else None
+
     def close(self, track_id: int, merge_within_s: float | None = None) -> Sighting | None:
         """Ends the track and returns its sighting (None for an unknown track, or one merged
         into a track that began at most `merge_within_s` (default: the config's) after it and

@@ -1,5 +1,6 @@
 """The command line as a user runs it: exit codes, one-line errors, signals, no hangs."""
 
+import base64
 import csv
 import json
 import os
@@ -329,12 +330,18 @@ def receiver():
     server.server_close()
 
 
-def test_every_sighting_and_watchlist_report_is_posted_to_the_webhook(tmp_path, video, receiver):
+def decoded(jpeg_base64: str) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(base64.b64decode(jpeg_base64), np.uint8), cv2.IMREAD_COLOR)
+
+
+@pytest.mark.parametrize("images", [False, True])
+def test_every_sighting_and_watchlist_report_is_posted_to_the_webhook(tmp_path, video, receiver, images):
     watch = tmp_path / "watch.txt"
     watch.write_text(f"{PLATE_B.number}  # B\n", encoding="utf-8")
     url = f"http://127.0.0.1:{receiver.server_port}/ok"
     result = run(CLI + ["--source", str(video), "--csv", str(tmp_path / "s.csv"), "--webhook", url,
-                        "--watchlist", str(watch), "--set", "tracking.lost_track_s=0.3"], timeout=180,
+                        "--watchlist", str(watch), "--set", "tracking.lost_track_s=0.3",
+                        "--set", f"output.webhook_images={str(images).lower()}"], timeout=180,
                  env_extra={"no_proxy": "*"})
     assert result.returncode == 0, result.stderr
     rows = sightings(tmp_path / "s.csv")
@@ -348,6 +355,13 @@ def test_every_sighting_and_watchlist_report_is_posted_to_the_webhook(tmp_path, 
     [alert] = [record for _, record in receiver.records if record["event"] == "watchlist"]
     assert (alert["plate"], alert["note"], alert["match"], alert["probability"]) == (str(PLATE_B), "B", "exact", None)
     assert f"{len(receiver.records)} record(s) posted to the webhook" in result.stderr
+    if not images:
+        assert not any("crop_jpeg" in record for _, record in receiver.records)
+        return
+    # Each record carries the plate's best crop and the car around it, to show in a notification.
+    for record in posted + [alert]:
+        crop, vehicle = decoded(record["crop_jpeg"]), decoded(record["vehicle_jpeg"])
+        assert crop.shape == (64, 128, 3) and vehicle.shape[1] <= 640 and vehicle.shape[0] > 64
 
 
 @pytest.mark.parametrize("path, lost", [("/refuse", "the server refused a sighting record (HTTP 400"),
