@@ -217,6 +217,7 @@ def build_outputs(config: Config, source, csv_started: set[Path] | None = None, 
     (a folder of videos: its later videos append to them); `preview`: the browser page a
     folder's videos share (output.serve), left open for the next."""
     from stream_lpr.pipeline import Outputs
+    from stream_lpr.recorded_at import parse_timezone
     from stream_lpr.sinks import CropSaver, CsvSink, VideoSink, WebhookPoster, Window
 
     out = config.output
@@ -224,7 +225,8 @@ def build_outputs(config: Config, source, csv_started: set[Path] | None = None, 
     try:
         outputs.window = Window(check=False) if out.show else None  # run() checked
         append = out.csv_mode == "append" or (out.csv_mode == "auto" and source.info.live)
-        outputs.csv = CsvSink(out.csv, append, csv_started) if out.csv else None
+        zone = parse_timezone(config.capture.file_timezone)
+        outputs.csv = CsvSink(out.csv, append, csv_started, zone) if out.csv else None
         if out.video and source.info.still:
             outputs.images_dir = out.video
         elif out.video:

@@ -47,7 +47,7 @@ async function update(){
   try{const records=await (await fetch("/sightings.json")).json();const rows=document.getElementById("rows");
     rows.replaceChildren(...records.map(r=>{const tr=document.createElement("tr");tr.className=r.event;
       const watched=r.event=="watchlist"?`${r.match} ${r.listed} (${r.note})`:r.watchlist;tr.append(crop(r.crop));
-      [r.seen_at_utc??`${r.seconds} s`,r.plate,r.plate_type,r.confidence,r.direction,watched].forEach(v=>tr.append(cell(v)));
+      [r.seen_at_local??`${r.seconds} s`,r.plate,r.plate_type,r.confidence,r.direction,watched].forEach(v=>tr.append(cell(v)));
       return tr}))}catch(e){}}
 update();setInterval(update,2000);
 </script>""".encode("utf-8")

@@ -25,6 +25,7 @@ from stream_lpr.overlay import HudStats, Overlay
 from stream_lpr.plate_format import FieldScores
 from stream_lpr.preview import WebPreview
 from stream_lpr.readpolicy import ReadPolicy, quad_geometry, still_views
+from stream_lpr.recorded_at import parse_timezone
 from stream_lpr.records import CropQuality, Frame, ReadJob, ReadResult, Sighting, TrackedPlate
 from stream_lpr.rectify import rectify, vehicle_view
 from stream_lpr.sinks import (CropSaver, CsvSink, VideoSink, WebhookPoster, Window, alert_record, record_images,
@@ -148,6 +149,7 @@ class FrameProcessor:
         self.hider = PlateHider(config.overlay.anonymize_hold_s) if config.overlay.anonymize else None
         self._coasted = 1_000_000  # frames since the last detection: the first frame is detected
         self.gate = _motion_gate(config)
+        self.zone = parse_timezone(config.capture.file_timezone)  # of seen_at_local in records
 
     def _detects(self, frame: Frame) -> bool:
         """Stills always; video every n-th processed frame, unless nothing has moved since the
@@ -370,7 +372,7 @@ class FrameProcessor:
         if self.outputs.csv is not None:
             self.outputs.csv.write(sighting)
         if self.outputs.publishes:
-            self._publish(sighting_record(sighting), sighting.best_crop, sighting.best_vehicle)
+            self._publish(sighting_record(sighting, self.zone), sighting.best_crop, sighting.best_vehicle)
         if self.outputs.on_sighting is not None:
             self.outputs.on_sighting(sighting)
         self.stats.sightings += 1

@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import cv2
@@ -34,12 +34,13 @@ from stream_lpr.watchlist import Alert
 log = logging.getLogger(__name__)
 
 CSV_HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,"
-              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path,"
-              "watchlist_match").split(",") + [f"{name}_confidence" for name in FIELDS]
+              "class_number,kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,seen_at_local,"
+              "direction,watchlist,vehicle_path,watchlist_match").split(",") + [f"{name}_confidence" for name in FIELDS]
 
 
-def sighting_row(s: Sighting) -> list[str]:
-    """One CSV row; fields the vote could not settle are empty (`plate` shows them as `?`)."""
+def sighting_row(s: Sighting, zone: tzinfo | None = None) -> list[str]:
+    """One CSV row; fields the vote could not settle are empty (`plate` shows them as `?`).
+    `zone`: the time zone of `seen_at_local` (None: this machine's)."""
     v = s.verdict
     box = [f"{c:.0f}" for c in s.xyxy] if s.xyxy is not None else ["", "", "", ""]
     return [
@@ -48,7 +49,8 @@ def sighting_row(s: Sighting) -> list[str]:
         v.display("?") if v.reads and (v.readable or s.watchlist_match) else "",
         v.region or "", v.class_number or "", v.kana or "", v.number or "",
         v.plate_type, f"{v.confidence:.3f}", str(v.reads), *box, s.crop_path,
-        s.seen_at.isoformat(timespec="milliseconds"), s.direction, s.watchlist, s.vehicle_path,
+        s.seen_at.isoformat(timespec="milliseconds"),
+        s.seen_at.astimezone(zone).isoformat(sep=" ", timespec="milliseconds"), s.direction, s.watchlist, s.vehicle_path,
         s.watchlist_match, *(f"{v.field_confidence[f]:.3f}" if f in v.field_confidence else "" for f in FIELDS),
     ]
 
@@ -58,10 +60,10 @@ _DECIMALS = ("first_seen_s", "last_seen_s", "confidence")
 _BOX = ("x1", "y1", "x2", "y2")
 
 
-def sighting_record(s: Sighting) -> dict:
+def sighting_record(s: Sighting, zone: tzinfo | None = None) -> dict:
     """The sighting as a JSON object (output.webhook): the CSV row's columns, numbers as
     numbers and the box as `box: [x1, y1, x2, y2]` (null when none), after `event: sighting`."""
-    row = dict(zip(CSV_HEADER, sighting_row(s)))
+    row = dict(zip(CSV_HEADER, sighting_row(s, zone)))
     for key in _INTEGERS:
         row[key] = int(row[key])
     for key in _DECIMALS:
@@ -161,6 +163,9 @@ class CsvSink:
     service restart) keeps its history. An earlier file with other columns (written by another
     version) is moved aside to `<name>.<its time>.csv` first, never mixed or overwritten.
 
+    `zone`: the time zone of the `seen_at_local` column and of the dates in file names (None:
+    this machine's).
+
     A path with strftime fields (`sightings-%Y-%m-%d.csv`) names a file a day (or a month, an
     hour): each row goes to the file that its sighting's local time names, so a camera that logs
     for months leaves a file a day, and a dashcam's card (stamped with its recording times,
@@ -168,8 +173,10 @@ class CsvSink:
     `started`: files this run has begun, shared by the sinks of one run (a folder of videos), which
     append to them whatever `append` says."""
 
-    def __init__(self, path: str | Path, append: bool = False, started: set[Path] | None = None) -> None:
+    def __init__(self, path: str | Path, append: bool = False, started: set[Path] | None = None,
+                 zone: tzinfo | None = None) -> None:
         self.template = str(path)
+        self.zone = zone
         self.append = append
         self.started = started if started is not None else set()
         self.path: Path | None = None  # the file rows go to now
@@ -178,7 +185,7 @@ class CsvSink:
         sample = datetime(2000, 1, 2, 3, 4, 5)
         self.dated = sample.strftime(self.template) != self.template
         if self.dated:  # a folder that cannot be written fails now, not at the first row
-            self._mkdir(Path(datetime.now().strftime(self.template)))
+            self._mkdir(Path(datetime.now(self.zone).strftime(self.template)))
         else:
             self._open(Path(self.template))
 
@@ -222,11 +229,11 @@ class CsvSink:
 
     def write(self, sighting: Sighting) -> None:
         if self.dated:
-            path = Path(sighting.seen_at.astimezone().strftime(self.template))
+            path = Path(sighting.seen_at.astimezone(self.zone).strftime(self.template))
             if path != self.path:
                 self.close()
                 self._open(path)
-        self._writer.writerow(sighting_row(sighting))
+        self._writer.writerow(sighting_row(sighting, self.zone))
         self._file.flush()
         self.rows += 1
 

@@ -5,7 +5,7 @@ import threading
 import time
 import urllib.request
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import cv2
 import numpy as np
@@ -20,7 +20,8 @@ from stream_lpr.preview import WebPreview
 from stream_lpr.sinks import CSV_HEADER, CropSaver, CsvSink, VideoSink, check_display, sighting_record
 
 HEADER = ("source,track_id,first_seen_s,last_seen_s,first_frame,last_frame,plate,region,class_number,"
-          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,direction,watchlist,vehicle_path,"
+          "kana,number,plate_type,confidence,reads,x1,y1,x2,y2,crop_path,seen_at_utc,seen_at_local,direction,watchlist,"
+          "vehicle_path,"
           "watchlist_match,region_confidence,class_number_confidence,kana_confidence,number_confidence,"
           "plate_type_confidence")
 
@@ -43,7 +44,7 @@ def test_csv_header_is_exact():
 
 def test_csv_rows_are_flushed_one_by_one(tmp_path):
     path = tmp_path / "out" / "s.csv"
-    sink = CsvSink(path)
+    sink = CsvSink(path, zone=timezone(timedelta(hours=9)))  # the local column in Japan's time
     sink.write(sighting())
     # Readable before close: a killed run keeps every row written so far.
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
@@ -52,7 +53,8 @@ def test_csv_rows_are_flushed_one_by_one(tmp_path):
         "first_frame": "45", "last_frame": "127", "plate": "品川 300 あ 12-34", "region": "品川",
         "class_number": "300", "kana": "あ", "number": "12-34", "plate_type": "private",
         "confidence": "0.910", "reads": "5", "x1": "10", "y1": "20", "x2": "110", "y2": "71",
-        "crop_path": "", "seen_at_utc": "2025-05-01T12:00:00.000+00:00", "direction": "",
+        "crop_path": "", "seen_at_utc": "2025-05-01T12:00:00.000+00:00",
+        "seen_at_local": "2025-05-01 21:00:00.000+09:00", "direction": "",
         "watchlist": "", "vehicle_path": "", "watchlist_match": "", "region_confidence": "0.970",
         "class_number_confidence": "0.910", "kana_confidence": "0.990", "number_confidence": "1.000",
         "plate_type_confidence": "0.950",
@@ -129,6 +131,21 @@ def test_a_dated_csv_name_gives_a_file_a_day_by_each_sighting_s_local_time(tmp_p
             sink.write(early)
         assert len(list(csv.reader((tmp_path / "log" / "sightings-2026-12-06.csv").open(encoding="utf-8")))) == 3
         assert len(list(csv.reader((tmp_path / "log" / "sightings-2026-12-07.csv").open(encoding="utf-8")))) == 2
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_a_card_read_abroad_is_dated_and_stamped_in_the_zone_it_was_recorded_in(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC0")  # this machine: UTC; the card's zone: Japan's (capture.file_timezone)
+    time.tzset()
+    try:
+        early = replace(sighting(), seen_at=datetime(2026, 12, 6, 15, 1, tzinfo=timezone.utc))  # 00:01 in Japan
+        with CsvSink(tmp_path / "%Y-%m-%d.csv", zone=timezone(timedelta(hours=9))) as sink:
+            sink.write(early)
+        [row] = csv.DictReader((tmp_path / "2026-12-07.csv").open(encoding="utf-8"))
+        assert (row["seen_at_utc"], row["seen_at_local"]) == ("2026-12-06T15:01:00.000+00:00",
+                                                              "2026-12-07 00:01:00.000+09:00")
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
