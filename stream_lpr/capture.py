@@ -27,7 +27,8 @@ from stream_lpr.records import Frame
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".heic", ".heif"}
+_HEIF_SUFFIXES = {".heic", ".heif"}  # an iPhone's photos: OpenCV cannot decode them, PIL with pillow-heif can
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mkv", ".mov", ".m4v", ".webm", ".ts", ".mts", ".3gp"}
 LIVE_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 _TRUNCATION_TOLERANCE = 0.98  # decoded / declared frames below this: the file ended early
@@ -174,14 +175,14 @@ class ImageSource:
                 raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
         else:
             self.paths = [path]
-            if cv2.imread(str(path)) is None:
+            if read_image(path) is None:
                 raise SourceError(f"cannot read image {path}: unreadable or not an image")
         self.info = SourceInfo(str(path), False, 0.0, len(self.paths), (0, 0), still=True)
 
     def frames(self, wait: Wait) -> Iterator[Frame]:
         readable = 0
         for index, path in enumerate(self.paths):
-            image = cv2.imread(str(path))
+            image = read_image(path)
             if image is None:
                 log.warning("skipping unreadable image %s", path)
                 continue
@@ -194,6 +195,20 @@ class ImageSource:
 
     def close(self) -> None:
         pass
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """A photo as a BGR array, upright as its EXIF (or HEIF) orientation says; None if unreadable."""
+    if path.suffix.lower() not in _HEIF_SUFFIXES:
+        return cv2.imread(str(path))
+    from PIL import Image
+
+    recorded_at.open_heif()
+    try:
+        with Image.open(path) as image:
+            return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    except (OSError, ValueError, SyntaxError):
+        return None
 
 
 class ArrayImageSource:

@@ -142,9 +142,18 @@ def _find_box(f, start: int, end: int, kind: bytes) -> tuple[int, int] | None:
     return None
 
 
+def open_heif() -> None:
+    """Lets PIL open HEIC/HEIF photos (an iPhone's), through pillow-heif: it turns each picture
+    upright as the file says and resets its EXIF orientation, as OpenCV does for a JPEG."""
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+
+
 def _exif_taken(path: Path, zone: tzinfo | None) -> datetime | None:
     from PIL import Image
 
+    open_heif()
     try:
         with Image.open(path) as image:
             exif = image.getexif().get_ifd(_EXIF_IFD)

@@ -5,11 +5,13 @@ import csv
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers import PLATE_A, PLATE_B
 from scenes import SMALL, render_scene, two_plates, write_scene
 from stream_lpr.api import Recognizer
 from stream_lpr.errors import ConfigError, SourceError, StreamLprError
+from stream_lpr.recorded_at import open_heif
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +33,9 @@ def test_an_image_array_or_file_gives_a_sighting_per_plate(lpr, tmp_path):
 
     cv2.imwrite(str(tmp_path / "two.png"), frame)
     assert plates(lpr.read_image(tmp_path / "two.png")) == plates(found)
+    open_heif()  # an iPhone's HEIC photo, written through pillow-heif
+    Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).save(tmp_path / "two.heic", quality=90)
+    assert plates(lpr.read_image(tmp_path / "two.heic")) == plates(found)
     assert plates(lpr.read_image(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))) == plates(found)  # grey works too
     assert lpr.read_image(np.zeros((360, 640, 3), np.uint8)) == []
 

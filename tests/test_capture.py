@@ -65,6 +65,24 @@ def test_single_image_is_one_still_frame(tmp_path):
     assert len(frames) == 1 and frames[0].still and frames[0].source == str(path)
 
 
+def test_an_iphone_s_heic_photo_is_read_upright_as_a_jpeg_is(tmp_path):
+    from PIL import Image
+
+    from stream_lpr.recorded_at import open_heif
+
+    open_heif()
+    picture = np.zeros((240, 320, 3), np.uint8)
+    picture[:60, :80] = 255  # a white corner, to see which way up it comes
+    image = Image.fromarray(picture)
+    exif = image.getexif()
+    exif[0x0112] = 6  # taken with the phone upright: the picture is to be turned a quarter
+    image.save(tmp_path / "IMG_0001.HEIC", quality=95, exif=exif.tobytes())
+    image.save(tmp_path / "IMG_0002.jpg", quality=95, exif=exif.tobytes())
+    heic, jpeg = [f.image for f in open_source(str(tmp_path), FAST).frames(never_stop)]
+    assert heic.shape == jpeg.shape == (320, 240, 3)  # turned, as OpenCV turns the JPEG
+    assert np.abs(heic.astype(int) - jpeg.astype(int)).mean() < 3
+
+
 def test_folder_with_a_broken_image_warns_and_goes_on(tmp_path, caplog):
     for name in ("a.png", "c.jpg"):
         cv2.imwrite(str(tmp_path / name), np.full((50, 80, 3), 90, np.uint8))

@@ -90,18 +90,20 @@ def test_a_video_s_frames_carry_its_recording_time_from_its_metadata_or_its_name
 
 
 def test_a_photo_carries_the_time_it_was_taken_from_its_exif(tmp_path):
+    recorded_at.open_heif()  # PIL writes HEIC through pillow-heif
     image = Image.fromarray(np.full((60, 80, 3), 128, np.uint8))
     exif = Image.Exif()
     exif.get_ifd(0x8769)[36867] = "2026:12:07 15:30:12"  # DateTimeOriginal
     image.save(tmp_path / "a.jpg", exif=exif)
     exif.get_ifd(0x8769)[36881] = "+09:00"  # OffsetTimeOriginal
     image.save(tmp_path / "b.jpg", exif=exif)
+    image.save(tmp_path / "d.heic", exif=exif)  # an iPhone's photo
     image.save(tmp_path / "IMG_20261206_101500.jpg")  # no EXIF: its name
     image.save(tmp_path / "c.jpg")
 
     frames = list(open_source(str(tmp_path), CaptureConfig(file_timezone="-05:00")).frames(never_stop))
     seen = {f.source.rsplit("/", 1)[-1]: f.seen_at for f in frames}
     assert seen["a.jpg"] == datetime(2026, 12, 7, 20, 30, 12, tzinfo=timezone.utc)  # the zone given
-    assert seen["b.jpg"] == datetime(2026, 12, 7, 6, 30, 12, tzinfo=timezone.utc)  # its own offset
+    assert seen["b.jpg"] == seen["d.heic"] == datetime(2026, 12, 7, 6, 30, 12, tzinfo=timezone.utc)  # its own offset
     assert seen["IMG_20261206_101500.jpg"] == datetime(2026, 12, 6, 15, 15, tzinfo=timezone.utc)
     assert datetime.now(timezone.utc) - seen["c.jpg"] < timedelta(minutes=1)
