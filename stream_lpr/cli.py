@@ -27,6 +27,7 @@ from typing import Any  # noqa: E402
 
 import yaml  # noqa: E402
 
+from stream_lpr import __version__  # noqa: E402
 from stream_lpr.config import Config, load_config  # noqa: E402
 from stream_lpr.errors import ConfigError, StreamLprError, WeightsError  # noqa: E402
 from stream_lpr.records import Sighting  # noqa: E402
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                "exit codes: 0 done or stopped by the user, 1 runtime error, 2 bad config or arguments",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--source", required=True,
                         help="webcam index (0), rtsp:// or http(s):// URL, video file, image, folder of images, or "
                              "folder of videos (each in name order, into one CSV)")

@@ -70,6 +70,11 @@ def test_help_documents_every_flag():
         assert flag in result.stdout
 
 
+def test_version_needs_no_source():
+    result = run(CLI + ["--version"])
+    assert result.returncode == 0 and re.fullmatch(r"stream-lpr \d+\.\d+\.\d+\n", result.stdout)
+
+
 def test_source_is_required():
     result = run(CLI)
     assert result.returncode == 2 and "--source" in result.stderr
