@@ -335,10 +335,12 @@ def _run_videos(args: argparse.Namespace, config: Config, config_path: Path | No
 def process_videos(config: Config, folder: Path, videos: list[Path], detector, readers: list,
                    watch: WatchAlerts | None, *, realtime: bool = False, progress: bool = True,
                    on_sighting: Callable[[Sighting], None] | None = None, stop: threading.Event | None = None) -> None:
-    """A folder of videos (a dashcam's card): each in name order as a run of its own (a track
-    does not cross from one file to the next), its rows into the one CSV, its annotated video
-    into the output.video folder under its own name. A video that cannot be read is reported
-    and the rest are read; then StreamLprError names it. Ctrl+C or `stop` ends it at once."""
+    """A folder of videos (a dashcam's card), drive by drive (drive.py: files recorded back to
+    back are read as one video; `realtime` plays each file alone, as a camera would send it):
+    its rows into the one CSV, each drive's annotated video into the output.video folder under
+    its first file's name. A video that cannot be read is reported and the rest are read; then
+    StreamLprError names it. Ctrl+C or `stop` ends it at once."""
+    from stream_lpr import drive
     from stream_lpr.capture import IMAGE_SUFFIXES, open_source
     from stream_lpr.config import with_overrides
     from stream_lpr.errors import SourceError
@@ -346,32 +348,42 @@ def process_videos(config: Config, folder: Path, videos: list[Path], detector, r
     images = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
     if images:
         log.warning("%s holds videos, so it is read as a folder of videos: its %d image(s) are left out", folder, images)
+    drives = [[path] for path in videos] if realtime else drive.group(videos, config.capture)
+    if len(drives) < len(videos):
+        log.info("%d videos, recorded as %d drive(s): each drive is read as one video", len(videos), len(drives))
     # One browser page for the whole card: a page per video would break its stream at each file.
     preview = web_preview(config) if config.output.serve else None
     failed, names, sightings, csv_started = [], set(), 0, set()
     try:
-        for k, path in enumerate(videos):
-            log.info("video %d of %d: %s", k + 1, len(videos), path.name)
+        for k, paths in enumerate(drives):
+            first = paths[0]
+            if len(paths) > 1:
+                log.info("drive %d of %d: %d videos, %s to %s", k + 1, len(drives), len(paths), first.name, paths[-1].name)
+            else:
+                log.info("video %d of %d: %s", k + 1, len(drives), first.name)
             overrides = {}
             if config.output.video:
-                name = path.stem + ".mp4" if path.stem + ".mp4" not in names else path.name + ".mp4"
+                name = first.stem + ".mp4" if first.stem + ".mp4" not in names else first.name + ".mp4"
                 names.add(name)
                 overrides["video"] = str(Path(config.output.video) / name)
             try:
-                source = open_source(str(path), config.capture, realtime=realtime)
+                source = drive.DriveSource(paths, config.capture) if len(paths) > 1 else \
+                    open_source(str(first), config.capture, realtime=realtime)
             except SourceError as exc:
                 log.error("%s; going on with the next video", exc)
-                failed.append(path.name)
+                failed.extend(path.name for path in paths)
                 continue
             stats = process_source(with_overrides(config, "output", **overrides), source, detector, readers, watch,
                                    progress=progress, csv_started=csv_started, on_sighting=on_sighting, stop=stop,
-                                   preview=preview, label=f"{k + 1}/{len(videos)}")
+                                   preview=preview, label=f"{k + 1}/{len(drives)}")
             sightings += stats.sightings
+            if isinstance(source, drive.DriveSource):
+                failed.extend(source.failed)
             if stats.stopped_by_user or (stop is not None and stop.is_set()):
                 return
             if stats.error:
                 log.error("%s; going on with the next video", stats.error)
-                failed.append(path.name)
+                failed.append(first.name)
     finally:
         if preview is not None:
             preview.close()

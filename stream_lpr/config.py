@@ -96,6 +96,7 @@ class CaptureConfig:
     give_up_after_s: float = _opt(0.0, 0.0, 1e7)
     file_clock: str = _opt("recorded", choices=("recorded", "processed"))
     file_timezone: str = _opt("local", pattern=(r"local|UTC|[+-](0\d|1[0-4]):?[0-5]\d", "local, UTC, +09:00"))
+    drive_gap_s: float = _opt(3.0, 0.0, 600.0)
 
 
 @dataclass(frozen=True)

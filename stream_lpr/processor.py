@@ -211,7 +211,7 @@ class FrameProcessor:
                     continue
                 entry, probability = likely
             watched[plate.track_id] = entry.note if probability is None else f"possibly {entry.note}"
-            alert = self.watch.check(frame.source, plate.track_id, verdict, entry, frame.timestamp_s, probability)
+            alert = self.watch.check(frame.source, plate.track_id, verdict, entry, frame.file_time_s, probability)
             best = self.voter.best_read(plate.track_id) if alert is not None else None
             self._report(alert, best.crop if best else None, best.vehicle if best else None)
         return watched

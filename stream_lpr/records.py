@@ -23,8 +23,17 @@ class Frame:
     timestamp_s: float  # seconds from the source's start: media time (files), wall clock (live)
     captured_at: float  # time.monotonic() when grabbed: for live latency
     seen_at: datetime  # UTC wall clock: when recorded, for a file that tells it (recorded_at.py), else when grabbed
-    source: str  # the source as given (password redacted); an image source's own path
+    source: str  # the source as given (password redacted); an image source's own path; a drive's file
     still: bool = False  # a still image: its own sighting scope, no tracking across images
+    # Where `source` begins in the run, in seconds and frames: 0 but in a drive's later files
+    # (drive.py), whose frames go on from the file before so that a track crosses the cut.
+    file_start_s: float = 0.0
+    file_start_frame: int = 0
+
+    @property
+    def file_time_s(self) -> float:
+        """Seconds into `source` itself, as a player shows them."""
+        return self.timestamp_s - self.file_start_s
 
 
 @dataclass(frozen=True)

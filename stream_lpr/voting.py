@@ -56,6 +56,9 @@ class _TrackVotes:
     first_whole: np.ndarray | None = None
     last_whole: np.ndarray | None = None
     cached: Verdict | None = None
+    # Where `source` (the file of the first frame) begins in the run: a drive's track may go on
+    # into the next file, and its row counts seconds and frames from the start of the first.
+    file_start: tuple[float, int] = (0.0, 0)
 
 
 def _read_weights(reading: pf.Reading, quality: float) -> dict[str, float]:
@@ -83,7 +86,8 @@ class PlateVoter:
         votes = self._tracks.get(track.track_id)
         if votes is None:
             votes = _TrackVotes(frame.source, frame.timestamp_s, frame.index, frame.seen_at,
-                                frame.timestamp_s, frame.index, track.xyxy, track.xyxy)
+                                frame.timestamp_s, frame.index, track.xyxy, track.xyxy,
+                                file_start=(frame.file_start_s, frame.file_start_frame))
             self._tracks[track.track_id] = votes
         votes.last_seen_s, votes.last_frame = frame.timestamp_s, frame.index
         votes.last_xyxy = track.xyxy
@@ -150,10 +154,11 @@ class PlateVoter:
         if later is not None:
             _absorb(later, votes)
             return None
+        start_s, start_frame = votes.file_start
         return Sighting(
             source=votes.source, track_id=track_id,
-            first_seen_s=votes.first_seen_s, last_seen_s=votes.last_seen_s,
-            first_frame=votes.first_frame, last_frame=votes.last_frame,
+            first_seen_s=votes.first_seen_s - start_s, last_seen_s=votes.last_seen_s - start_s,
+            first_frame=votes.first_frame - start_frame, last_frame=votes.last_frame - start_frame,
             verdict=verdict,
             xyxy=votes.best.xyxy if votes.best is not None else votes.last_xyxy,
             best_crop=votes.best.crop if votes.best is not None else None,
@@ -170,9 +175,10 @@ class PlateVoter:
         if number is None or within_s <= 0:
             return None
         for track_id, votes in sorted(self._tracks.items(), key=lambda item: item[1].first_seen_s):
-            # Still images never merge: each is its own source, seen in one frame (no gap).
+            # Still images never merge: each is seen in one frame at time 0 (no gap). A drive's
+            # files are one timeline, so a plate lost at a file's end is found again in the next.
             gap = votes.first_seen_s - ended.last_seen_s
-            if (votes.source == ended.source and 0 < gap <= within_s
+            if (0 < gap <= within_s
                     and _near(ended.last_xyxy, votes.first_xyxy)
                     and self.verdict(track_id).number == number):
                 return votes
@@ -227,6 +233,7 @@ def _absorb(into: _TrackVotes, ended: _TrackVotes) -> None:
         into.weights[name] = into.weights.get(name, 0.0) + ended.weights[name]
     into.reads += ended.reads
     into.first_seen_s, into.first_frame, into.seen_at = ended.first_seen_s, ended.first_frame, ended.seen_at
+    into.source, into.file_start = ended.source, ended.file_start
     into.first_xyxy = ended.first_xyxy
     if ended.first_whole is not None:
         into.first_whole = ended.first_whole

@@ -160,6 +160,35 @@ def test_a_folder_of_videos_is_read_file_by_file_into_one_csv_and_an_output_fold
     assert all(playable_frames(p) == 60 for p in (tmp_path / "out").iterdir())
 
 
+def test_a_drive_cut_into_files_is_read_as_one_video(tmp_path):
+    # A dashcam cut one 4 s drive into two files: plate A is in view across the cut.
+    card = tmp_path / "Movie"
+    card.mkdir()
+    frames = render_scene(two_plates(120), 120, SMALL)
+    for name, part in (("20261201_080000.MP4", frames[:60]), ("20261201_080002.MP4", frames[60:])):
+        writer = cv2.VideoWriter(str(card / name), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, SMALL)
+        for frame in part:
+            writer.write(frame)
+        writer.release()
+    rows = {}
+    for gap in ("3", "0"):  # 0: each file read on its own, as before drives
+        result = run(CLI + ["--source", str(card), "--csv", str(tmp_path / f"{gap}.csv"), "--no-progress",
+                            "--output", str(tmp_path / f"out{gap}"), "--set", "tracking.lost_track_s=0.3",
+                            "--set", f"capture.drive_gap_s={gap}"], timeout=300)
+        assert result.returncode == 0, result.stderr
+        rows[gap] = sightings(tmp_path / f"{gap}.csv")
+    # One row for A, counted from the start of the file it was first seen in, and one video.
+    assert sorted((Path(r["source"]).name, r["plate"]) for r in rows["3"]) == [
+        ("20261201_080000.MP4", str(PLATE_B)), ("20261201_080000.MP4", str(PLATE_A))]
+    a = next(r for r in rows["3"] if r["plate"] == str(PLATE_A))
+    assert float(a["first_seen_s"]) < 0.5 and float(a["last_seen_s"]) > 3.5 and int(a["last_frame"]) > 110
+    assert [p.name for p in (tmp_path / "out3").iterdir()] == ["20261201_080000.mp4"]
+    assert playable_frames(tmp_path / "out3" / "20261201_080000.mp4") == 120
+    # Read file by file, A is two sightings, each file's own.
+    assert sorted((Path(r["source"]).name, r["plate"]) for r in rows["0"] if r["plate"] == str(PLATE_A)) == [
+        ("20261201_080000.MP4", str(PLATE_A)), ("20261201_080002.MP4", str(PLATE_A))]
+
+
 def test_a_card_of_two_days_logs_a_csv_a_day_and_a_second_run_rewrites_them(tmp_path, video):
     card = tmp_path / "Movie"
     card.mkdir()
