@@ -88,9 +88,23 @@ def open_source(spec: str, config: CaptureConfig, realtime: bool = False) -> Fra
 
 def videos_in(folder: Path) -> list[Path]:
     """The video files of `folder` sorted by name (a dashcam names its segments by their start
-    time), leaving out hidden files (`._x.MP4`, which macOS writes beside each file it copies)."""
-    return sorted(p for p in folder.iterdir()
-                  if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not p.name.startswith("."))
+    time), leaving out hidden files (`._x.MP4`, which macOS writes beside each file it copies).
+    A folder with no videos or images of its own (a card's root, `DCIM/`) gives every video in
+    its subfolders, in name order across them: a drive whose event segments the camera moved
+    to `Movie/RO/` reads on through them."""
+    def videos(paths) -> list[Path]:
+        return [p for p in paths if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not _hidden(p, folder)]
+
+    found = videos(folder.iterdir())
+    if not found and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
+        found = videos(folder.rglob("*"))
+    return sorted(found, key=lambda p: (p.name, p))
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    """A dot file or one in a dot folder (`.Trashes`, `.Spotlight-V100`) or a system folder."""
+    parts = path.relative_to(root).parts
+    return any(part.startswith(".") or part.lower() == "system volume information" for part in parts)
 
 
 def _open_file(path: Path) -> cv2.VideoCapture:

@@ -348,6 +348,9 @@ def process_videos(config: Config, folder: Path, videos: list[Path], detector, r
     images = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
     if images:
         log.warning("%s holds videos, so it is read as a folder of videos: its %d image(s) are left out", folder, images)
+    below = sorted({str(path.parent.relative_to(folder)) for path in videos} - {"."})
+    if below:
+        log.info("%s holds no videos of its own: reading the %d in %s", folder, len(videos), ", ".join(below))
     drives = [[path] for path in videos] if realtime else drive.group(videos, config.capture)
     if len(drives) < len(videos):
         log.info("%d videos, recorded as %d drive(s): each drive is read as one video", len(videos), len(drives))

@@ -2,10 +2,12 @@
 
 from datetime import datetime, timedelta, timezone
 
+import cv2
 import pytest
 
 from helpers import draw_frame, write_video
 from stream_lpr import drive
+from stream_lpr.capture import videos_in
 from stream_lpr.config import CaptureConfig
 
 JAPAN = CaptureConfig(file_timezone="+09:00")
@@ -69,3 +71,20 @@ def test_a_drive_plays_as_one_timeline_and_each_frame_names_its_own_file(tmp_pat
     japan = timezone(timedelta(hours=9))
     assert frames[16].seen_at == datetime(2026, 12, 1, 8, 0, 6, 200000, tzinfo=japan)
     assert source.failed == ["20261201_080003.mp4"]
+
+
+def test_a_cards_root_gives_the_videos_of_its_folders_in_time_order_and_drives_run_through_them(tmp_path):
+    # As a Viofo camera leaves its card: segments in DCIM/Movie, the one an impact locked moved
+    # to DCIM/Movie/RO, photos in DCIM/Photo; macOS's trash and its ._ files beside them.
+    movie, locked, photo, trash = (tmp_path / "DCIM" / "Movie", tmp_path / "DCIM" / "Movie" / "RO",
+                                   tmp_path / "DCIM" / "Photo", tmp_path / ".Trashes")
+    for folder in (locked, photo, trash):
+        folder.mkdir(parents=True)
+    names = ["2026_1201_080000_0001F.MP4", "2026_1201_080002_0002F.MP4", "2026_1201_080004_0003F.MP4"]
+    paths = [clip(movie / names[0]), clip(locked / names[1]), clip(movie / names[2])]
+    clip(trash / "2026_1201_075958_0000F.MP4")
+    (movie / "._2026_1201_080000_0001F.MP4").write_bytes(b"\0" * 512)
+    cv2.imwrite(str(photo / "2026_1201_080003_0001F.JPG"), draw_frame(SIZE, []))
+    assert videos_in(tmp_path) == paths
+    assert videos_in(movie) == [paths[0], paths[2]]  # a folder with videos of its own: only those
+    assert drive.group(videos_in(tmp_path), JAPAN) == [paths]
