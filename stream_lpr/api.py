@@ -7,7 +7,7 @@ sources.
     for s in lpr.read_image(frame):               # a BGR array as OpenCV gives it, or a path
         print(s.verdict.display(), s.verdict.confidence, s.xyxy)
     sightings = lpr.run("drive.mp4")              # one per vehicle, as the CSV's rows
-    sightings = lpr.run("DCIM/Movie/")            # a dashcam's card: its videos in name order
+    sightings = lpr.run("DCIM/Movie/")            # a dashcam's card, drive by drive (drive.py)
     lpr.run("rtsp://cam/stream", on_sighting=print, stop=stop_event)  # a camera, until stop is set
 
 The models load once, in the constructor; each call is a run of the pipeline of its own (its
