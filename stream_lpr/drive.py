@@ -71,18 +71,20 @@ def group(videos: list[Path], config: CaptureConfig) -> list[list[Path]]:
     """`videos` (in name order) as drives, each a list of files recorded back to back, in the
     order of their first files. A file joins the drive of its camera whose last file ended
     within `capture.drive_gap_s` of its start (either way: segment lengths and the times in
-    names are rounded); 0 reads every file alone."""
+    names are rounded), one in its own folder first (two cameras may keep files of the same
+    names in two folders); 0 reads every file alone."""
     if config.drive_gap_s <= 0:
         return [[path] for path in videos]
     drives: list[list[Path]] = []
     ends: dict[int, Segment] = {}  # an open drive (index into drives) -> its last segment
     for path in videos:
         segment = probe(path, config)
-        near = [(abs(segment.start.timestamp() - last.end), k) for k, last in ends.items()
+        near = [(last.path.parent != path.parent, abs(segment.start.timestamp() - last.end), k)
+                for k, last in ends.items()
                 if segment is not None and last.camera == segment.camera
                 and abs(segment.start.timestamp() - last.end) <= config.drive_gap_s]
         if near:
-            k = min(near)[1]
+            k = min(near)[2]
             drives[k].append(path)
         else:
             k = len(drives)

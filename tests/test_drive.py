@@ -88,3 +88,13 @@ def test_a_cards_root_gives_the_videos_of_its_folders_in_time_order_and_drives_r
     assert videos_in(tmp_path) == paths
     assert videos_in(movie) == [paths[0], paths[2]]  # a folder with videos of its own: only those
     assert drive.group(videos_in(tmp_path), JAPAN) == [paths]
+
+
+def test_two_cameras_naming_their_files_alike_in_two_folders_make_two_drives(tmp_path):
+    (tmp_path / "Front").mkdir()
+    (tmp_path / "Rear").mkdir()
+    # The front camera's first file is 0.2 s short: its second file begins nearer the rear's end.
+    front = [clip(tmp_path / "Front" / "20261201_080000.mp4", frames=9), clip(tmp_path / "Front" / "20261201_080002.mp4")]
+    rear = [clip(tmp_path / "Rear" / "20261201_080000.mp4"), clip(tmp_path / "Rear" / "20261201_080002.mp4")]
+    # (A tolerance under these 2 s files' length: a camera's segments last a minute or more.)
+    assert drive.group(videos_in(tmp_path), CaptureConfig(file_timezone="+09:00", drive_gap_s=0.5)) == [front, rear]
