@@ -105,9 +105,8 @@ class DriveSource:
         self._clocks = [recorded_at.video_start(path, zone) if config.file_clock == "recorded" else None
                         for path in paths]
         self.paths, self.failed = paths, []
-        self._current: VideoFileSource | None = None
         self._opened = 0  # paths[:_opened] have been tried
-        self._current = self._open_next()
+        self._current: VideoFileSource | None = self._open_next()
         if self._current is None:
             raise SourceError(f"none of the {len(paths)} videos of the drive from {paths[0].name} could be opened")
         first = self._current.info

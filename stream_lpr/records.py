@@ -25,7 +25,7 @@ class Frame:
     seen_at: datetime  # UTC wall clock: when recorded, for a file that tells it (recorded_at.py), else when grabbed
     source: str  # the source as given (password redacted); an image source's own path; a drive's file
     still: bool = False  # a still image: its own sighting scope, no tracking across images
-    # Where `source` begins in the run, in seconds and frames: 0 but in a drive's later files
+    # Where `source` begins in the run, in seconds and frames: 0 except in a drive's later files
     # (drive.py), whose frames go on from the file before so that a track crosses the cut.
     file_start_s: float = 0.0
     file_start_frame: int = 0
