@@ -92,13 +92,23 @@ def videos_in(folder: Path) -> list[Path]:
     A folder with no videos or images of its own (a card's root, `DCIM/`) gives every video in
     its subfolders, in name order across them: a drive whose event segments the camera moved
     to `Movie/RO/` reads on through them."""
-    def videos(paths) -> list[Path]:
-        return [p for p in paths if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES and not _hidden(p, folder)]
+    return sorted(_files_in(folder, VIDEO_SUFFIXES), key=lambda p: (p.name, p))
 
-    found = videos(folder.iterdir())
-    if not found and not any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir()):
-        found = videos(folder.rglob("*"))
-    return sorted(found, key=lambda p: (p.name, p))
+
+def images_in(folder: Path) -> list[Path]:
+    """The images of `folder` sorted by path, found as videos_in finds videos."""
+    return sorted(_files_in(folder, IMAGE_SUFFIXES))
+
+
+def _files_in(folder: Path, suffixes: set[str]) -> list[Path]:
+    """The files of `folder` with these suffixes; where it holds no video or image of its own
+    (a card's root, a folder of folders a day), those in its subfolders."""
+    def having(paths, kinds: set[str]) -> list[Path]:
+        return [p for p in paths if p.suffix.lower() in kinds and p.is_file() and not _hidden(p, folder)]
+
+    if having(folder.iterdir(), VIDEO_SUFFIXES | IMAGE_SUFFIXES):
+        return having(folder.iterdir(), suffixes)
+    return having(folder.rglob("*"), suffixes)
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -184,7 +194,7 @@ class ImageSource:
     def __init__(self, path: Path, taken: Callable[[Path], recorded_at.RecordedAt | None] | None = None) -> None:
         self._taken = taken
         if path.is_dir():
-            self.paths = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            self.paths = images_in(path)
             if not self.paths:
                 raise SourceError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {path}")
         else:

@@ -341,11 +341,11 @@ def process_videos(config: Config, folder: Path, videos: list[Path], detector, r
     its first file's name. A video that cannot be read is reported and the rest are read; then
     StreamLprError names it. Ctrl+C or `stop` ends it at once."""
     from stream_lpr import drive
-    from stream_lpr.capture import IMAGE_SUFFIXES, open_source
+    from stream_lpr.capture import images_in, open_source
     from stream_lpr.config import with_overrides
     from stream_lpr.errors import SourceError
 
-    images = sum(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir())
+    images = len(images_in(folder))
     if images:
         log.warning("%s holds videos, so it is read as a folder of videos: its %d image(s) are left out", folder, images)
     below = sorted({str(path.parent.relative_to(folder)) for path in videos} - {"."})

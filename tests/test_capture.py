@@ -94,6 +94,16 @@ def test_folder_with_a_broken_image_warns_and_goes_on(tmp_path, caplog):
     assert "b.jpg" in caplog.text
 
 
+def test_a_folder_of_folders_gives_the_images_in_them_and_not_in_hidden_ones(tmp_path):
+    # Photos kept a folder a day; the trash and the ._ files macOS leaves on a card beside them.
+    for folder in ("2026-12-01", "2026-12-02", ".Trashes"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "IMG_0001.jpg"), np.full((50, 80, 3), 90, np.uint8))
+    (tmp_path / "2026-12-02" / "._IMG_0001.jpg").write_bytes(b"\0" * 512)
+    frames = list(open_source(str(tmp_path), FAST).frames(never_stop))
+    assert [f.source.split("/")[-2:] for f in frames] == [["2026-12-01", "IMG_0001.jpg"], ["2026-12-02", "IMG_0001.jpg"]]
+
+
 def test_folder_of_only_broken_images_is_an_error(tmp_path):
     (tmp_path / "b.jpg").write_bytes(b"broken")
     source = open_source(str(tmp_path), FAST)
