@@ -140,7 +140,9 @@ def write_report(rows: list[Row], out: Path, title: str, wanted: str = "") -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stream_lpr.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m stream_lpr.report",
+                                     description="Sightings CSVs as one HTML page, each with the pictures of its car "
+                                                 "and plate (--save-crops), in the order seen.")
     parser.add_argument("csv", nargs="+", type=Path, help="sightings CSV(s) written by --csv")
     parser.add_argument("--out", type=Path, help="the HTML file (default: the first CSV's name with .html)")
     parser.add_argument("--find", action="append", default=[], metavar="PLATE",
