@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from stream_lpr.capture import IMAGE_SUFFIXES
 from stream_lpr.errors import ConfigError, StreamLprError
 from stream_lpr.watchlist import WatchEntry, load_watchlist, parse_entry
 
@@ -103,7 +104,9 @@ img.crop { height: 48px; }
 def _cell_row(row: Row) -> str:
     v = row.values
     crop, car = picture(row, "crop_path"), picture(row, "vehicle_path", _VEHICLE_WIDTH)
-    where = f"{Path(v['source']).name}, {float(v['first_seen_s']):.1f} s in" if v["first_seen_s"] else v["source"]
+    where = Path(v["source"]).name
+    if Path(where).suffix.lower() not in IMAGE_SUFFIXES:  # a video or a camera: how far into it
+        where += f", {float(v['first_seen_s'] or 0):.1f} s in"
     note = v["watchlist"] + (f" ({v['watchlist_match']})" if v.get("watchlist_match") else "")
     cells = [
         html.escape(v["seen_at_local"][:19]),

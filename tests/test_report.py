@@ -73,3 +73,16 @@ def test_bad_input_is_one_line_and_an_exit_code(logged, tmp_path):
         result = run(["-m", "stream_lpr.report", *args, "--out", str(tmp_path / "r.html")], cwd=tmp_path)
         assert result.returncode == code and "Traceback" not in result.stderr
         assert message in result.stderr.strip().splitlines()[-1]
+
+
+def test_a_photos_row_names_the_photo_without_a_time_into_it(tmp_path):
+    from scenes import render_scene
+
+    cv2.imwrite(str(tmp_path / "IMG_0001.jpg"), render_scene(two_plates(20), 20, SMALL)[15])
+    result = run([str(ROOT / "run_stream.py"), "--source", "IMG_0001.jpg", "--csv", "p.csv", "--no-progress"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert run(["-m", "stream_lpr.report", "p.csv"], cwd=tmp_path).returncode == 0
+    page = (tmp_path / "p.html").read_text(encoding="utf-8")
+    assert str(PLATE_A) in page and str(PLATE_B) in page
+    assert "<td>IMG_0001.jpg</td>" in page and " s in" not in page
+    assert page.count("no picture (--save-crops)") == 2  # crops were not saved: the page says how
