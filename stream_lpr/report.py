@@ -59,7 +59,7 @@ def read_rows(paths: Iterable[Path]) -> list[Row]:
     for path in paths:
         try:
             with open(path, encoding="utf-8", newline="") as f:
-                reader = csv.DictReader(f)
+                reader = csv.DictReader(f, restval="")  # a row cut short by a killed run: its last cells empty
                 missing = [name for name in _NEEDED if name not in (reader.fieldnames or [])]
                 if missing:
                     raise StreamLprError(f"{path} is not a stream_lpr sightings CSV (no column {missing[0]!r})")

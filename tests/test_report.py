@@ -86,3 +86,11 @@ def test_a_photos_row_names_the_photo_without_a_time_into_it(tmp_path):
     assert str(PLATE_A) in page and str(PLATE_B) in page
     assert "<td>IMG_0001.jpg</td>" in page and " s in" not in page
     assert page.count("no picture (--save-crops)") == 2  # crops were not saved: the page says how
+
+
+def test_a_row_cut_short_by_a_killed_run_does_not_stop_the_report(logged, tmp_path):
+    cut = tmp_path / "cut.csv"
+    cut.write_text(logged.read_text(encoding="utf-8") + "clip.mp4,9,1.000,2.", encoding="utf-8")
+    result = run(["-m", "stream_lpr.report", str(cut)], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 sightings of 2 plates" in (tmp_path / "cut.html").read_text(encoding="utf-8")
