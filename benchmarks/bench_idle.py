@@ -73,7 +73,7 @@ def main() -> None:
         make_clip(clip, args.seconds)
         variants = (("both (the defaults)", {}), ("no idle detector", {"detection.idle_every_s": 0}),
                     ("neither", {"detection.idle_every_s": 0,
-                                 "read_policy.settled_reads_per_s": base.read_policy.max_reads_per_s}))
+                                 "read_policy.settled_reads_per_s": base.read_policy.stable_reads_per_s}))
         for live in (False, True):
             for name, overrides in variants:
                 r = run(load_config(config_path, overrides), clip, models, Path(tmp) / "s.csv", live)

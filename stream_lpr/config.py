@@ -59,7 +59,8 @@ class ReadPolicyConfig:
     min_width_px: float = _opt(40.0, 0.0, 10000.0)
     min_sharpness: float = _opt(15.0, 0.0, 1e6)
     min_frontalness: float = _opt(0.5, 0.0, 1.0)
-    max_reads_per_s: float = _opt(6.0, 0.1, 1000.0)
+    max_reads_per_s: float = _opt(15.0, 0.1, 1000.0)
+    stable_reads_per_s: float = _opt(6.0, 0.01, 1000.0)
     settled_reads_per_s: float = _opt(0.5, 0.01, 1000.0)
     still_views: int = _opt(9, 1, 9)  # readpolicy.STILL_VIEWS has 9
     views: int = _opt(3, 1, 5)  # recognition.VIEW_SHIFTS has 5

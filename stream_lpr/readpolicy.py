@@ -1,9 +1,10 @@
 """Which crops are worth sending to the reader.
 
 Reading costs far more than tracking, and the tenth read of a plate adds little, so each track
-is read at most `max_reads_per_s` times a second, and only from crops that are big enough,
-sharp enough and seen from the front. Checks run cheapest first: the rate cap and the corner
-geometry need no pixels; sharpness needs the rectified crop.
+is read at most `max_reads_per_s` times a second (fewer once its vote is stable: processor.py),
+and only from crops that are big enough, sharp enough and seen from the front. Checks run
+cheapest first: the rate cap and the corner geometry need no pixels; sharpness needs the
+rectified crop.
 """
 
 from __future__ import annotations

@@ -182,6 +182,23 @@ def test_reads_are_rate_capped_in_media_time(street, models):
     assert all(b - a >= 3 for a, b in zip(read_at, read_at[1:])), read_at
 
 
+def test_a_track_is_read_at_the_full_rate_until_its_vote_is_stable_then_less_often(street, models):
+    channel = HeldChannel(models[1])
+    proc, _ = processor(models, channel, **{"detection.every_n_frames": 1})  # 15 a second, then 6
+    read_at, stable_at = [], None
+    for i in range(31):  # one second of a plate driving by
+        proc.process(frame(street, i))
+        read_at += [result.job.frame_index for result in channel.held]
+        channel.release()  # its reads are voted at the next frame
+        if stable_at is None and any(proc.voter.verdict(track).stable for track in proc.voter.open_ids):
+            stable_at = i
+    assert stable_at is not None and stable_at <= 12, (stable_at, read_at)
+    early = [b - a for a, b in zip(read_at, read_at[1:]) if b <= stable_at]
+    late = [b - a for a, b in zip(read_at, read_at[1:]) if a > stable_at]
+    assert early and max(early) <= 3, read_at  # 15 a second: every 2nd frame, a missed detection aside
+    assert late and min(late) >= 5, read_at  # 6 a second: every 5th frame
+
+
 def test_video_crops_are_read_at_several_shifts_and_still_crops_once(street, models):
     channel = HeldChannel(models[1])
     proc, _ = processor(models, channel, **{"read_policy.views": 2, "detection.every_n_frames": 1})
