@@ -106,9 +106,8 @@ def _files_in(folder: Path, suffixes: set[str]) -> list[Path]:
     def having(paths, kinds: set[str]) -> list[Path]:
         return [p for p in paths if p.suffix.lower() in kinds and p.is_file() and not _hidden(p, folder)]
 
-    if having(folder.iterdir(), VIDEO_SUFFIXES | IMAGE_SUFFIXES):
-        return having(folder.iterdir(), suffixes)
-    return having(folder.rglob("*"), suffixes)
+    own = having(folder.iterdir(), VIDEO_SUFFIXES | IMAGE_SUFFIXES)
+    return [p for p in own if p.suffix.lower() in suffixes] if own else having(folder.rglob("*"), suffixes)
 
 
 def _hidden(path: Path, root: Path) -> bool:
