@@ -351,14 +351,15 @@ def process_videos(config: Config, folder: Path, videos: list[Path], detector, r
     below = sorted({str(path.parent.relative_to(folder)) for path in videos} - {"."})
     if below:
         log.info("%s holds no videos of its own: reading the %d in %s", folder, len(videos), ", ".join(below))
-    drives = [[path] for path in videos] if realtime else drive.group(videos, config.capture)
+    drives = drive.each_alone(videos) if realtime else drive.group(videos, config.capture)
     if len(drives) < len(videos):
         log.info("%d videos, recorded as %d drive(s): each drive is read as one video", len(videos), len(drives))
     # One browser page for the whole card: a page per video would break its stream at each file.
     preview = web_preview(config) if config.output.serve else None
     failed, names, sightings, csv_started = [], set(), 0, set()
     try:
-        for k, paths in enumerate(drives):
+        for k, segments in enumerate(drives):
+            paths = [segment.path for segment in segments]
             first = paths[0]
             if len(paths) > 1:
                 log.info("drive %d of %d: %d videos, %s to %s", k + 1, len(drives), len(paths), first.name, paths[-1].name)
@@ -370,7 +371,7 @@ def process_videos(config: Config, folder: Path, videos: list[Path], detector, r
                 names.add(name)
                 overrides["video"] = str(Path(config.output.video) / name)
             try:
-                source = drive.DriveSource(paths, config.capture) if len(paths) > 1 else \
+                source = drive.DriveSource(segments) if len(segments) > 1 else \
                     open_source(str(first), config.capture, realtime=realtime)
             except SourceError as exc:
                 log.error("%s; going on with the next video", exc)

@@ -18,7 +18,6 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
 from pathlib import Path
 
 import cv2
@@ -34,94 +33,98 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Segment:
-    """One file of a drive, as its container describes it (nothing decoded yet)."""
+    """One video file as its name and container describe it (nothing decoded yet)."""
 
     path: Path
-    start: datetime  # when its first frame was recorded
-    duration_s: float
-    camera: tuple[str, int, int, float]  # name without digits, width, height, frame rate
+    recorded: recorded_at.RecordedAt | None  # when its first frame was recorded; None: unknown
+    frames: int  # as the container declares them (0: unknown)
+    camera: tuple[str, int, int, float] | None  # name without digits, width, height, frame rate; None: unknown
 
     @property
     def end(self) -> float:
-        return self.start.timestamp() + self.duration_s
+        return self.recorded.start.timestamp() + self.frames / self.camera[3]
 
 
-def probe(path: Path, config: CaptureConfig) -> Segment | None:
-    """The file's recording start, length and camera; None when it tells no time or its
-    container none of the rest (it is then read alone, and any fault reported as it is)."""
+def probe(path: Path, config: CaptureConfig) -> Segment:
+    """The file's recording start, length and camera. A file that tells no time, or whose
+    container tells none of the rest, joins no drive: it is read alone, and any fault is
+    reported as it is."""
     if config.file_clock != "recorded":
-        return None
+        return Segment(path, None, 0, None)
     started = recorded_at.video_start(path, recorded_at.parse_timezone(config.file_timezone))
     if started is None:
-        return None
+        return Segment(path, None, 0, None)
     cap = cv2.VideoCapture(str(path))
     try:
-        if not cap.isOpened():
-            return None
-        fps, frames = cap.get(cv2.CAP_PROP_FPS) or 0.0, cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0.0
-        size = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        opened = cap.isOpened()
+        fps, frames = (cap.get(cv2.CAP_PROP_FPS) or 0.0, int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)) if opened else (0, 0)
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) if opened else (0, 0)
     finally:
         cap.release()
-    if fps <= 0 or frames <= 0 or min(size) <= 0:
-        return None
-    return Segment(path, started.start, frames / fps, (re.sub(r"\d", "", path.name).lower(), *size, round(fps, 2)))
+    known = fps > 0 and frames > 0 and min(size) > 0
+    camera = (re.sub(r"\d", "", path.name).lower(), *size, round(fps, 2)) if known else None
+    return Segment(path, started, max(frames, 0), camera)
 
 
-def group(videos: list[Path], config: CaptureConfig) -> list[list[Path]]:
+def each_alone(videos: list[Path]) -> list[list[Segment]]:
+    """Every file a drive of its own."""
+    return [[Segment(path, None, 0, None)] for path in videos]
+
+
+def group(videos: list[Path], config: CaptureConfig) -> list[list[Segment]]:
     """`videos` (in name order) as drives, each a list of files recorded back to back, in the
     order of their first files. A file joins the drive of its camera whose last file ended
     within `capture.drive_gap_s` of its start (either way: segment lengths and the times in
     names are rounded), one in its own folder first (two cameras may keep files of the same
     names in two folders); 0 reads every file alone."""
     if config.drive_gap_s <= 0:
-        return [[path] for path in videos]
-    drives: list[list[Path]] = []
+        return each_alone(videos)
+    drives: list[list[Segment]] = []
     ends: dict[int, Segment] = {}  # an open drive (index into drives) -> its last segment
     for path in videos:
         segment = probe(path, config)
-        near = [(last.path.parent != path.parent, abs(segment.start.timestamp() - last.end), k)
-                for k, last in ends.items()
-                if segment is not None and last.camera == segment.camera
-                and abs(segment.start.timestamp() - last.end) <= config.drive_gap_s]
+        near = []
+        if segment.camera is not None:
+            start = segment.recorded.start.timestamp()
+            near = [(last.path.parent != path.parent, abs(start - last.end), k) for k, last in ends.items()
+                    if last.camera == segment.camera and abs(start - last.end) <= config.drive_gap_s]
         if near:
             k = min(near)[2]
-            drives[k].append(path)
+            drives[k].append(segment)
         else:
             k = len(drives)
-            drives.append([path])
-        if segment is not None:
+            drives.append([segment])
+        if segment.camera is not None:
             ends[k] = segment
     return drives
 
 
 class DriveSource:
-    """The files of one drive played as one video: frame indices and media time go on from
-    file to file (leaving any gap the recording times show), each frame stamped with its own
-    file's wall clock and name. A file that cannot be read is logged and left out (`failed`),
-    and the drive goes on with the next."""
+    """The files of one drive (group) played as one video: frame indices and media time go on
+    from file to file (leaving any gap the recording times show), each frame stamped with its
+    own file's wall clock and name. A file that cannot be read is logged and left out
+    (`failed`), and the drive goes on with the next."""
 
-    def __init__(self, paths: list[Path], config: CaptureConfig) -> None:
-        zone = recorded_at.parse_timezone(config.file_timezone)
-        self._clocks = [recorded_at.video_start(path, zone) if config.file_clock == "recorded" else None
-                        for path in paths]
-        self.paths, self.failed = paths, []
-        self._opened = 0  # paths[:_opened] have been tried
+    def __init__(self, segments: list[Segment]) -> None:
+        self.segments, self.failed = segments, []
+        self._opened = 0  # segments[:_opened] have been tried
         self._current: VideoFileSource | None = self._open_next()
         if self._current is None:
-            raise SourceError(f"none of the {len(paths)} videos of the drive from {paths[0].name} could be opened")
+            raise SourceError(f"none of the {len(segments)} videos of the drive from {segments[0].path.name} "
+                              "could be opened")
         first = self._current.info
-        declared = sum(_declared_frames(path) for path in paths[self._opened:])
-        self.info = SourceInfo(f"{paths[0]} +{len(paths) - 1}", False, first.fps, first.frame_count + declared,
-                               first.size)
+        declared = sum(segment.frames for segment in segments[self._opened:])
+        self.info = SourceInfo(f"{segments[0].path} +{len(segments) - 1}", False, first.fps,
+                               first.frame_count + declared, first.size)
 
     def _open_next(self) -> VideoFileSource | None:
-        while self._opened < len(self.paths):
-            path, clock = self.paths[self._opened], self._clocks[self._opened]
+        while self._opened < len(self.segments):
+            segment = self.segments[self._opened]
             self._opened += 1
             try:
-                return VideoFileSource(path, clock)
+                return VideoFileSource(segment.path, segment.recorded)
             except SourceError as exc:
-                self._fail(path, exc)
+                self._fail(segment.path, exc)
         return None
 
     def _fail(self, path: Path, exc: SourceError) -> None:
@@ -129,11 +132,11 @@ class DriveSource:
         self.failed.append(path.name)
 
     def frames(self, wait: Wait) -> Iterator[Frame]:
-        begun = self._clocks[self._opened - 1]
+        begun = self.segments[self._opened - 1].recorded
         start_s, start_frame = 0.0, 0
         while self._current is not None:
             source, count = self._current, 0
-            clock = self._clocks[self._opened - 1]
+            clock = self.segments[self._opened - 1].recorded
             if clock is not None and begun is not None:  # a gap in the recording stays a gap
                 start_s = max(start_s, (clock.start - begun.start).total_seconds())
             try:
@@ -153,10 +156,3 @@ class DriveSource:
             self._current.close()
             self._current = None
 
-
-def _declared_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    try:
-        return max(int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), 0) if cap.isOpened() else 0
-    finally:
-        cap.release()

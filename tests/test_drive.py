@@ -18,6 +18,11 @@ def never_stop(_seconds):
     return False
 
 
+def grouped(videos, config):
+    """drive.group's drives as lists of their files."""
+    return [[segment.path for segment in drive_] for drive_ in drive.group(videos, config)]
+
+
 def clip(path, frames=10, fps=5.0, size=SIZE):
     """`frames` frames at `fps`, each a different shade: 2 s by default."""
     write_video(path, [draw_frame(size, [((20 * k, 90, 200), (8, 8, 40, 30))]) for k in range(frames)], fps)
@@ -34,7 +39,7 @@ def test_files_recorded_back_to_back_are_one_drive_per_camera(tmp_path):
     paths.append(clip(tmp_path / "20261201_080004_R.mp4", fps=10.0, frames=20))  # the same 2 s at another rate
     paths.append(clip(tmp_path / "trip.mp4"))  # no recording time: read alone
     paths.append(clip(tmp_path / "20261201_080010_F.mp4"))  # 4 s after the front's last file ended
-    drives = drive.group(sorted(paths), JAPAN)
+    drives = grouped(sorted(paths), JAPAN)
     assert [[p.name for p in d] for d in drives] == [
         ["20261201_080000_F.mp4", "20261201_080002_F.mp4", "20261201_080004_F.mp4"],
         ["20261201_080000_R.mp4", "20261201_080002_R.mp4"],
@@ -49,14 +54,14 @@ def test_files_recorded_back_to_back_are_one_drive_per_camera(tmp_path):
 @pytest.mark.parametrize("config", [CaptureConfig(drive_gap_s=0.0), CaptureConfig(file_clock="processed")])
 def test_files_are_read_alone_when_drives_are_off_or_their_times_not_read(tmp_path, config):
     paths = [clip(tmp_path / name) for name in ("20261201_080000.mp4", "20261201_080002.mp4")]
-    assert drive.group(paths, config) == [[paths[0]], [paths[1]]]
+    assert grouped(paths, config) == [[paths[0]], [paths[1]]]
 
 
 def test_a_drive_plays_as_one_timeline_and_each_frame_names_its_own_file(tmp_path):
     paths = [clip(tmp_path / "20261201_080000.mp4"), clip(tmp_path / "20261201_080002.mp4", frames=5),
              tmp_path / "20261201_080003.mp4", clip(tmp_path / "20261201_080006.mp4")]
     paths[2].write_bytes(b"\0" * 4096)  # a file the card's fault left unreadable
-    source = drive.DriveSource(paths, JAPAN)
+    source = drive.DriveSource([drive.probe(path, JAPAN) for path in paths])
     assert source.info.frame_count == 25 and source.info.fps == 5.0 and source.info.size == SIZE
     frames = list(source.frames(never_stop))
     source.close()
@@ -87,7 +92,7 @@ def test_a_cards_root_gives_the_videos_of_its_folders_in_time_order_and_drives_r
     cv2.imwrite(str(photo / "2026_1201_080003_0001F.JPG"), draw_frame(SIZE, []))
     assert videos_in(tmp_path) == paths
     assert videos_in(movie) == [paths[0], paths[2]]  # a folder with videos of its own: only those
-    assert drive.group(videos_in(tmp_path), JAPAN) == [paths]
+    assert grouped(videos_in(tmp_path), JAPAN) == [paths]
 
 
 def test_two_cameras_naming_their_files_alike_in_two_folders_make_two_drives(tmp_path):
@@ -97,4 +102,4 @@ def test_two_cameras_naming_their_files_alike_in_two_folders_make_two_drives(tmp
     front = [clip(tmp_path / "Front" / "20261201_080000.mp4", frames=9), clip(tmp_path / "Front" / "20261201_080002.mp4")]
     rear = [clip(tmp_path / "Rear" / "20261201_080000.mp4"), clip(tmp_path / "Rear" / "20261201_080002.mp4")]
     # (A tolerance under these 2 s files' length: a camera's segments last a minute or more.)
-    assert drive.group(videos_in(tmp_path), CaptureConfig(file_timezone="+09:00", drive_gap_s=0.5)) == [front, rear]
+    assert grouped(videos_in(tmp_path), CaptureConfig(file_timezone="+09:00", drive_gap_s=0.5)) == [front, rear]
